@@ -1,0 +1,210 @@
+// Package web serves the exporter's HTTP endpoints: the landing page,
+// metrics, the lifecycle endpoints (/-/healthy, /-/ready, /-/reload) and an
+// API compatible with Service Center's own health, version, alarms and dump
+// endpoints, so that tools written for Service Center work against the
+// exporter.
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+)
+
+// AlarmCenter is the part of alarm.Center the API uses.
+type AlarmCenter interface {
+	List() []alarm.Alarm
+	ClearAll()
+	Raise(id alarm.ID, fields ...alarm.Field) error
+}
+
+// HealthChecker reports the exporter's health: alarm.HealthChecker.
+type HealthChecker interface {
+	Healthy() error
+}
+
+// Options wires the handler to the rest of the exporter. Alarms, Health and
+// Metrics are required; the functions may be nil.
+type Options struct {
+	Logger  log.Logger
+	Alarms  AlarmCenter
+	Health  HealthChecker
+	Metrics http.Handler
+	// TelemetryPath is where Metrics is served; default /metrics.
+	TelemetryPath string
+	// Reload re-reads the configuration (POST /-/reload).
+	Reload func() error
+	// Ready reports whether the exporter is ready to serve (/-/ready).
+	Ready func() bool
+	// Config returns the running configuration as YAML with every secret
+	// redacted, for the dump API.
+	Config func() ([]byte, error)
+	// Registry returns what the exporter knows of the registry, for the
+	// dump API's cache option; nil until a registry source exists.
+	Registry func() any
+	// StartTime is when the exporter started, for uptime in the dump API.
+	StartTime time.Time
+}
+
+// NewHandler returns the exporter's HTTP handler.
+func NewHandler(o Options) (http.Handler, error) {
+	if o.Alarms == nil || o.Health == nil || o.Metrics == nil {
+		return nil, fmt.Errorf("web: alarms, health and metrics are required")
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.TelemetryPath == "" {
+		o.TelemetryPath = "/metrics"
+	}
+	if !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" {
+		return nil, fmt.Errorf("web: telemetry path %q must start with / and not be /", o.TelemetryPath)
+	}
+	if o.StartTime.IsZero() {
+		o.StartTime = time.Now()
+	}
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "ServiceComb Exporter",
+		Description: "Prometheus exporter for Apache ServiceComb Service Center registries",
+		Version:     versionString(),
+		Profiling:   "false",
+		Links: []web.LandingLinks{
+			{Address: o.TelemetryPath, Text: "Metrics"},
+			{Address: "/health", Text: "Health", Description: "Service Center compatible health check"},
+			{Address: "/v4/default/admin/alarms", Text: "Alarms", Description: "The alarm center"},
+			{Address: "/v4/default/admin/dump?options=all", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry state"},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: landing page: %w", err)
+	}
+
+	a := &api{Options: o}
+	mux := http.NewServeMux()
+	mux.Handle(o.TelemetryPath, o.Metrics)
+	mux.Handle("/-/healthy", methods{http.MethodGet: a.healthy})
+	mux.Handle("/-/ready", methods{http.MethodGet: a.ready})
+	mux.Handle("/-/reload", methods{http.MethodPost: a.reload})
+	mux.Handle("/health", methods{http.MethodGet: a.health})
+	mux.Handle("/version", methods{http.MethodGet: a.version})
+	mux.Handle("/v4/{project}/registry/health", methods{http.MethodGet: a.health})
+	mux.Handle("/v4/{project}/registry/version", methods{http.MethodGet: a.version})
+	mux.Handle("/v4/{project}/admin/alarms", a.adminOnly(methods{http.MethodGet: a.listAlarms, http.MethodDelete: a.clearAlarms}))
+	mux.Handle("/v4/{project}/admin/dump", a.adminOnly(methods{http.MethodGet: a.dump}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			landing.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, codeNotFound, "Not found", r.URL.Path)
+	})
+	return a.recordServerErrors(mux), nil
+}
+
+// methods dispatches on the request method and answers 405, in Service
+// Center's error format, for the others.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+	if r.Method == http.MethodHead {
+		if h, ok := m[http.MethodGet]; ok {
+			h(w, r)
+			return
+		}
+	}
+	allowed := make([]string, 0, len(m))
+	for method := range m {
+		allowed = append(allowed, method)
+	}
+	w.Header().Set("Allow", strings.Join(sortedStrings(allowed), ", "))
+	writeError(w, codeMethodNotAllowed, "Method not allowed", r.Method+" "+r.URL.Path)
+}
+
+type api struct {
+	Options
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers (metrics with compression) flush through.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// recordServerErrors raises InternalError whenever a handler answers with a
+// 5xx, as Service Center does, and turns a handler panic into a 500 instead
+// of a dropped connection.
+func (a *api) recordServerErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				level.Error(a.Logger).Log("msg", "panic serving request", "method", r.Method, "path", r.URL.Path,
+					"panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeError(rec, codeInternal, "Internal server error", "panic serving request")
+				} else {
+					rec.status = http.StatusInternalServerError
+				}
+			}
+			if rec.status >= 500 {
+				detail := fmt.Sprintf("%s %s: %d %s", r.Method, r.URL.Path, rec.status, http.StatusText(rec.status))
+				if err := a.Alarms.Raise(alarm.InternalError, alarm.Detail("%s", detail)); err != nil {
+					level.Error(a.Logger).Log("msg", "raising InternalError", "err", err)
+				}
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// adminOnly lets only the default domain and project through, as Service
+// Center does for its admin APIs.
+func (a *api) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		domain := r.Header.Get("X-Domain-Name")
+		if domain == "" {
+			domain = "default"
+		}
+		if project := r.PathValue("project"); domain != "default" || project != "default" {
+			writeError(w, codeForbidden, "Forbidden", "admin APIs are only served for domain and project default")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

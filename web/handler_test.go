@@ -1,0 +1,243 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/collector"
+	"github.com/servicecomb/servicecomb_exporter/notify"
+)
+
+type fixture struct {
+	center  *alarm.Center
+	handler http.Handler
+	ready   bool
+	reload  error
+	// registry is what the dump's cache option shows for the registry.
+	registry func() any
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	bus := notify.New(nil)
+	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = bus.Run(ctx); close(done) }()
+	f := &fixture{center: alarm.NewCenter(bus, typ, nil), ready: true}
+	t.Cleanup(func() { f.center.Close(); cancel(); <-done })
+
+	health := alarm.NewHealthChecker(f.center)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.NewAlarmCollector(f.center), collector.NewHealthCollector(health))
+	f.handler, err = NewHandler(Options{
+		Alarms:  f.center,
+		Health:  health,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Reload:  func() error { return f.reload },
+		Ready:   func() bool { return f.ready },
+		Config: func() ([]byte, error) {
+			return []byte("global:\n  external_url: http://x/\nsources:\n  - name: main\n    etcd:\n      password: <secret>\n"), nil
+		},
+		Registry: func() any {
+			if f.registry != nil {
+				return f.registry()
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) do(method, target string, header http.Header) (int, http.Header, string) {
+	req := httptest.NewRequest(method, target, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, rec.Result().Header, string(body)
+}
+
+func TestEndpoints(t *testing.T) {
+	tenant := http.Header{"X-Domain-Name": {"tenant-a"}}
+	tests := []struct {
+		name       string
+		setup      func(f *fixture)
+		method     string
+		target     string
+		header     http.Header
+		wantStatus int
+		wantBody   string // exact body, if set
+		contains   []string
+		excludes   []string
+	}{
+		{name: "landing page", method: "GET", target: "/", wantStatus: 200, contains: []string{"ServiceComb Exporter", "/metrics"}},
+		{name: "unknown path", method: "GET", target: "/nope", wantStatus: 404,
+			wantBody: `{"errorCode":"404001","errorMessage":"Not found","detail":"/nope"}`},
+		{name: "unknown v4 path", method: "GET", target: "/v4/default/admin/nope", wantStatus: 404},
+		{name: "metrics", method: "GET", target: "/metrics", wantStatus: 200, contains: []string{"servicecomb_healthy 1"}},
+		{name: "healthy", method: "GET", target: "/-/healthy", wantStatus: 200},
+		{name: "ready", method: "GET", target: "/-/ready", wantStatus: 200},
+		{name: "not ready", setup: func(f *fixture) { f.ready = false }, method: "GET", target: "/-/ready", wantStatus: 503},
+		{name: "reload", method: "POST", target: "/-/reload", wantStatus: 200},
+		{name: "reload failing", setup: func(f *fixture) { f.reload = errors.New("config.yml:3: global.x: unknown key") },
+			method: "POST", target: "/-/reload", wantStatus: 500, contains: []string{"config.yml:3: global.x: unknown key"}},
+		{name: "reload needs POST", method: "GET", target: "/-/reload", wantStatus: 405,
+			wantBody: `{"errorCode":"405001","errorMessage":"Method not allowed","detail":"GET /-/reload"}`},
+		{name: "health", method: "GET", target: "/health", wantStatus: 200, contains: []string{`"status":"UP"`}},
+		{name: "health of any project", method: "GET", target: "/v4/p1/registry/health", wantStatus: 200},
+		{name: "unhealthy", setup: raise(alarm.BackendConnectionRefuse, "etcd: connection refused"),
+			method: "GET", target: "/health", wantStatus: 400,
+			wantBody: `{"errorCode":"400002","errorMessage":"Server is Unhealthy","detail":"etcd: connection refused"}`},
+		{name: "unhealthy v4", setup: raise(alarm.BackendConnectionRefuse, "down"),
+			method: "GET", target: "/v4/default/registry/health", wantStatus: 400, contains: []string{`"errorCode":"400002"`}},
+		{name: "health wrong method", method: "POST", target: "/health", wantStatus: 405},
+		{name: "version", method: "GET", target: "/v4/default/registry/version", wantStatus: 200, contains: []string{`"apiVersion":"4.0.0"`}},
+		{name: "no alarms", method: "GET", target: "/v4/default/admin/alarms", wantStatus: 200, wantBody: `{}`},
+		{name: "alarms", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET", target: "/v4/default/admin/alarms",
+			wantStatus: 200, contains: []string{`{"alarms":[{"id":"BackendConnectionRefuse","status":"ACTIVATED","fields":{"detail":"down"},"activatedAt":"`}},
+		{name: "clear alarms", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "DELETE", target: "/v4/default/admin/alarms",
+			wantStatus: 200, wantBody: ""},
+		{name: "alarms wrong method", method: "PUT", target: "/v4/default/admin/alarms", wantStatus: 405},
+		{name: "alarms of another project", method: "GET", target: "/v4/proj-x/admin/alarms", wantStatus: 403,
+			wantBody: `{"errorCode":"403001","errorMessage":"Forbidden","detail":"admin APIs are only served for domain and project default"}`},
+		{name: "alarms of another domain", method: "GET", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
+		{name: "clear alarms of another domain", method: "DELETE", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
+		{name: "dump defaults to cache", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET", target: "/v4/default/admin/dump",
+			wantStatus: 200, contains: []string{`"cache":{"registry":{},"alarms":[{"id":"BackendConnectionRefuse"`}, excludes: []string{`"info"`, `"env"`, `"config"`}},
+		{name: "dump with registry", setup: func(f *fixture) { f.registry = func() any { return map[string]int{"domains": 3} } },
+			method: "GET", target: "/v4/default/admin/dump?options=cache", wantStatus: 200, contains: []string{`"registry":{"domains":3}`}},
+		{name: "dump info and env", method: "GET", target: "/v4/default/admin/dump?options=info,env", wantStatus: 200,
+			contains: []string{`"info":{"version"`, `"uptime"`, `"env":{"hostname"`, `"gomaxprocs"`}, excludes: []string{`"cache"`, `"config"`}},
+		{name: "dump all", method: "GET", target: "/v4/default/admin/dump?options=all", wantStatus: 200,
+			contains: []string{`"info"`, `"config":{"global":{"external_url":"http://x/"}`, `"password":"\u003csecret\u003e"`, `"env"`, `"cache"`}},
+		{name: "dump never shows environment values", method: "GET", target: "/v4/default/admin/dump?options=all", wantStatus: 200,
+			excludes: []string{"s3cr3t-from-env"}},
+		{name: "dump unknown option", method: "GET", target: "/v4/default/admin/dump?options=info,secrets", wantStatus: 400,
+			wantBody: `{"errorCode":"400001","errorMessage":"Invalid parameter(s)","detail":"unknown dump option \"secrets\"; valid options: info, config, env, cache, all"}`},
+		{name: "dump of another domain", method: "GET", target: "/v4/default/admin/dump", header: tenant, wantStatus: 403},
+	}
+	t.Setenv("SERVICECOMB_TEST_TOKEN", "s3cr3t-from-env")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			status, header, body := f.do(tt.method, tt.target, tt.header)
+			if status != tt.wantStatus {
+				t.Errorf("status %d, want %d (body %s)", status, tt.wantStatus, body)
+			}
+			if tt.wantBody != "" || (tt.method == "DELETE" && status == 200) {
+				if body != tt.wantBody {
+					t.Errorf("body:\n got %s\nwant %s", body, tt.wantBody)
+				}
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(body, s) {
+					t.Errorf("body does not contain %s:\n%s", s, body)
+				}
+			}
+			for _, s := range tt.excludes {
+				if strings.Contains(body, s) {
+					t.Errorf("body contains %s:\n%s", s, body)
+				}
+			}
+			if strings.HasPrefix(body, "{") && !json.Valid([]byte(body)) {
+				t.Errorf("invalid JSON: %s", body)
+			}
+			if status == 405 && header.Get("Allow") == "" {
+				t.Error("405 without Allow header")
+			}
+			// Only server errors raise InternalError.
+			_, raised := f.center.Get("", alarm.InternalError)
+			if raised != (status >= 500) {
+				t.Errorf("status %d: InternalError raised = %v", status, raised)
+			}
+		})
+	}
+}
+
+func raise(id alarm.ID, detail string) func(*fixture) {
+	return func(f *fixture) {
+		if err := f.center.Raise(id, alarm.Detail("%s", detail)); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func TestClearAlarmsEmptiesList(t *testing.T) {
+	f := newFixture(t)
+	raise(alarm.BackendConnectionRefuse, "down")(f)
+	if status, _, _ := f.do("DELETE", "/v4/default/admin/alarms", nil); status != 200 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	if _, _, body := f.do("GET", "/v4/default/admin/alarms", nil); body != "{}" {
+		t.Fatalf("after DELETE the list is %s, want {}", body)
+	}
+	if status, _, _ := f.do("GET", "/health", nil); status != 200 {
+		t.Fatalf("health after clearing all: %d", status)
+	}
+}
+
+// TestRaisedAlarmVisibleAtOnce checks the issue's "done when": a raised
+// alarm shows in the alarms API, /metrics and /health the moment Raise
+// returns.
+func TestRaisedAlarmVisibleAtOnce(t *testing.T) {
+	f := newFixture(t)
+	raise(alarm.BackendConnectionRefuse, "etcd unreachable")(f)
+	if _, _, body := f.do("GET", "/v4/default/admin/alarms", nil); !strings.Contains(body, `"status":"ACTIVATED"`) {
+		t.Errorf("alarms API: %s", body)
+	}
+	_, _, metrics := f.do("GET", "/metrics", nil)
+	for _, want := range []string{`servicecomb_alarm_active{id="BackendConnectionRefuse",source=""} 1`, "servicecomb_healthy 0"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if status, _, body := f.do("GET", "/health", nil); status != 400 || !strings.Contains(body, "etcd unreachable") {
+		t.Errorf("health: %d %s", status, body)
+	}
+}
+
+func TestPanicBecomesInternalError(t *testing.T) {
+	f := newFixture(t)
+	f.registry = func() any { panic("broken registry view") }
+	status, _, body := f.do("GET", "/v4/default/admin/dump", nil)
+	if status != 500 || !strings.Contains(body, `"errorCode":"500003"`) {
+		t.Fatalf("status %d body %s", status, body)
+	}
+	a, ok := f.center.Get("", alarm.InternalError)
+	if !ok || !a.Active() || !strings.Contains(a.Detail(), "GET /v4/default/admin/dump: 500") {
+		t.Fatalf("InternalError: %+v", a)
+	}
+}
+
+func TestNewHandlerValidates(t *testing.T) {
+	if _, err := NewHandler(Options{}); err == nil {
+		t.Error("no error without alarms, health and metrics")
+	}
+	f := newFixture(t)
+	_, err := NewHandler(Options{Alarms: f.center, Health: alarm.NewHealthChecker(f.center), Metrics: http.NotFoundHandler(), TelemetryPath: "metrics"})
+	if err == nil {
+		t.Error("no error for a telemetry path without leading /")
+	}
+}
