@@ -77,6 +77,41 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkBaselineChannel is the floor the bus is compared with in the same
+// run: a bare buffered channel of the same capacity drained by one goroutine
+// that calls every subscriber, with none of the bus's routing, stop
+// handling or accounting.
+func BenchmarkBaselineChannel(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			// Called through the interface, as any bus must.
+			subs := make([]Subscriber, n)
+			for i := range subs {
+				subs[i] = &countingSubscriber{id: fmt.Sprint(i), subject: "s", want: b.N}
+			}
+			last := subs[n-1].(*countingSubscriber)
+			last.done = make(chan struct{})
+			queue := make(chan Event, DefaultQueueSize)
+			go func() {
+				for e := range queue {
+					for _, s := range subs {
+						_ = s.OnMessage(e)
+					}
+				}
+			}()
+			e := &testEvent{BaseEvent: NewBaseEvent(0, "s", "")}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				queue <- e
+			}
+			<-last.done
+			b.StopTimer()
+			close(queue)
+		})
+	}
+}
+
 // TestPublishDoesNotAllocate guards the zero-allocation fast path.
 func TestPublishDoesNotAllocate(t *testing.T) {
 	bus := New(nil)

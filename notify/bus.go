@@ -250,22 +250,28 @@ func (b *Bus) dispatch(et *eventType, e Event) {
 	if g := e.Group(); g != "" {
 		subs = sr.groups[g]
 	}
-	for _, s := range subs {
-		if err := deliver(s, e); err != nil {
-			b.removeFailed(et, s, err)
-		}
+	for i := 0; i < len(subs); {
+		i = b.deliverFrom(et, e, subs, i)
 	}
 }
 
-// deliver calls OnMessage, turning a panic into an error so that one broken
-// subscriber is removed instead of taking the process down.
-func deliver(s Subscriber, e Event) (err error) {
+// deliverFrom delivers e to subs[i:] and returns len(subs), or, when a
+// subscriber panics, removes it and returns the index after it. The panic
+// costs one deferred recover per event rather than one per subscriber, and a
+// broken subscriber is removed instead of taking the process down.
+func (b *Bus) deliverFrom(et *eventType, e Event, subs []Subscriber, i int) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("panic in OnMessage: %v", r)
+			b.removeFailed(et, subs[next], fmt.Errorf("panic in OnMessage: %v", r))
+			next++
 		}
 	}()
-	return s.OnMessage(e)
+	for next = i; next < len(subs); next++ {
+		if err := subs[next].OnMessage(e); err != nil {
+			b.removeFailed(et, subs[next], err)
+		}
+	}
+	return next
 }
 
 func (b *Bus) removeFailed(et *eventType, s Subscriber, cause error) {
