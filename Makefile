@@ -1,0 +1,50 @@
+# servicecomb_exporter build, test and run targets. `make help` lists them.
+
+GO          ?= go
+BINARY      ?= servicecomb_exporter
+PKG         := github.com/servicecomb/servicecomb_exporter
+VERSION     ?= $(shell cat VERSION)
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH      ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER  ?= $(shell whoami)@$(shell hostname)
+BUILD_DATE  ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+               -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+               -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+RUN_ARGS    ?=
+BENCH_TIME  ?= 2s
+BENCH_COUNT ?= 5
+
+.PHONY: all build test test-short lint run bench bench-notify help
+
+all: lint test build
+
+help:
+	@echo "build        build ./$(BINARY) with version information"
+	@echo "test         every test with the race detector (installs what the tests need)"
+	@echo "lint         gofmt and go vet"
+	@echo "run          run the exporter (RUN_ARGS passes flags)"
+	@echo "bench        every benchmark; bench-notify for the notify bus alone"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
+
+test:
+	$(GO) test -race -count=1 -timeout 8m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+run: build
+	./$(BINARY) $(RUN_ARGS)
+
+bench: bench-notify
+
+bench-notify:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) ./notify

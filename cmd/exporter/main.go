@@ -1,0 +1,264 @@
+// Command servicecomb_exporter watches Apache ServiceComb Service Center
+// registries and exposes their health to Prometheus: an alarm center and
+// health check after Service Center's own, per-domain gauges, and an API
+// compatible with Service Center's admin endpoints.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	oklogrun "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/collector"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/notify"
+	"github.com/servicecomb/servicecomb_exporter/web"
+)
+
+const programName = "servicecomb_exporter"
+
+// defaultListenAddress: 9729 is not used by any exporter in Prometheus's
+// list of default port allocations.
+const defaultListenAddress = ":9729"
+
+// alarmQueueWait is how long an alarm transition waits for room on the bus
+// before it is dropped (and counted): long enough to ride out a burst, short
+// enough that a stuck consumer cannot stall the components raising alarms.
+const alarmQueueWait = time.Second
+
+// flags are the command line settings.
+type flags struct {
+	configFile      string
+	listenAddresses []string
+	webConfigFile   string
+	telemetryPath   string
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	app := kingpin.New(programName, "Prometheus exporter for Apache ServiceComb Service Center registries.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.HelpFlag.Short('h')
+	app.Version(version.Print(programName))
+	app.Flag("config.file", "Configuration file (YAML). Without one the exporter runs on defaults.").
+		StringVar(&f.configFile)
+	app.Flag("web.listen-address", "Address to listen on; repeat for several.").
+		Default(defaultListenAddress).StringsVar(&f.listenAddresses)
+	app.Flag("web.config.file", "exporter-toolkit web configuration file: TLS and basic authentication.").
+		Default("").StringVar(&f.webConfigFile)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&f.telemetryPath)
+	app.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logLevels)).
+		Default("info").StringVar(&f.logLevel)
+	app.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logFormats)).
+		Default("logfmt").StringVar(&f.logFormat)
+	app.Flag("shutdown.timeout", "How long a graceful shutdown may take before the exporter exits anyway.").
+		Default("15s").DurationVar(&f.shutdownTimeout)
+	if _, err := app.Parse(args); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so that tests can run the whole program.
+func run(args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
+		return 2
+	}
+	if f == nil || (len(args) > 0 && isInfoFlag(args)) {
+		return 0 // --help or --version printed
+	}
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := runExporter(ctx, f, logger, nil); err != nil {
+		level.Error(logger).Log("msg", "exporter failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// isInfoFlag reports whether args asked only for help or the version, which
+// kingpin has already printed.
+func isInfoFlag(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--help", "-h", "--version", "--help-long", "--help-man":
+			return true
+		}
+	}
+	return false
+}
+
+// runExporter wires the exporter and runs it until ctx is done. listeners,
+// when given, replace --web.listen-address (tests pass loopback listeners on
+// random ports).
+func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []net.Listener) error {
+	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
+	startTime := time.Now()
+
+	bus := notify.New(log.With(logger, "component", "notify"))
+	alarmType, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
+	if err != nil {
+		return err
+	}
+	center := alarm.NewCenter(bus, alarmType, log.With(logger, "component", "alarm"))
+	defer center.Close()
+	if err := bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
+		return err
+	}
+	health := alarm.NewHealthChecker(center)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector(programName),
+		collector.NewAlarmCollector(center),
+		collector.NewHealthCollector(health),
+		collector.NewNotifyCollector(bus),
+	)
+
+	cfg := newConfigHolder(log.With(logger, "component", "config"), f.configFile, func(c *config.Config) error {
+		return center.SetAutoClear(alarm.InternalError, time.Duration(c.Alarms.InternalErrorAutoClear))
+	}, reg)
+	if err := cfg.Reload(); err != nil {
+		return fmt.Errorf("loading configuration: %w", err)
+	}
+
+	var ready atomic.Bool
+	handler, err := web.NewHandler(web.Options{
+		Logger: log.With(logger, "component", "web"),
+		Alarms: center,
+		Health: health,
+		Metrics: promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog:          promhttpLogger{logger},
+			EnableOpenMetrics: true,
+		})),
+		TelemetryPath: f.telemetryPath,
+		Reload:        cfg.Reload,
+		Ready:         ready.Load,
+		Config:        cfg.Redacted,
+		StartTime:     startTime,
+	})
+	if err != nil {
+		return err
+	}
+
+	if listeners == nil {
+		for _, addr := range f.listenAddresses {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				closeAll(listeners)
+				return fmt.Errorf("--web.listen-address %s: %w", addr, err)
+			}
+			listeners = append(listeners, l)
+		}
+	}
+	if f.webConfigFile != "" {
+		if err := toolkit.Validate(f.webConfigFile); err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("--web.config.file %s: %w", f.webConfigFile, err)
+		}
+	}
+
+	var g oklogrun.Group
+	{
+		busCtx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return bus.Run(busCtx) }, func(error) { cancel() })
+	}
+	{
+		server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		webFlags := &toolkit.FlagConfig{WebListenAddresses: &f.listenAddresses, WebConfigFile: &f.webConfigFile}
+		g.Add(func() error {
+			err := toolkit.ServeMultiple(listeners, server, webFlags, slogFor(log.With(logger, "component", "web")))
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}, func(error) {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+			defer cancel()
+			if err := server.Shutdown(shutdownCtx); err != nil {
+				level.Warn(logger).Log("msg", "web server did not shut down in time", "err", err)
+				_ = server.Close()
+			}
+		})
+	}
+	{
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		done := make(chan struct{})
+		g.Add(func() error {
+			for {
+				select {
+				case <-hup:
+					_ = cfg.Reload() // logged and counted; the running config stays
+				case <-done:
+					return nil
+				}
+			}
+		}, func(error) { signal.Stop(hup); close(done) })
+	}
+	{
+		stopped := make(chan struct{})
+		g.Add(func() error {
+			select {
+			case <-ctx.Done():
+				level.Info(logger).Log("msg", "shutting down")
+			case <-stopped:
+			}
+			return nil
+		}, func(error) { close(stopped) })
+	}
+	ready.Store(true)
+	return g.Run()
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		_ = l.Close()
+	}
+}
+
+// promhttpLogger lets promhttp report gathering errors through go-kit.
+type promhttpLogger struct{ logger log.Logger }
+
+func (l promhttpLogger) Println(v ...any) {
+	level.Error(l.logger).Log("msg", fmt.Sprint(v...))
+}

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// exporterUnderTest is the whole exporter running in-process on a loopback
+// listener with a random port.
+type exporterUnderTest struct {
+	t       *testing.T
+	baseURL string
+	client  *http.Client
+	stop    func() error
+	logs    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
+	t.Helper()
+	f, err := parseFlags(extraArgs, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newSyncBuffer()
+	logger, err := newLogger(logs, "debug", "logfmt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runExporter(ctx, f, logger, []net.Listener{l}) }()
+	e := &exporterUnderTest{
+		t:       t,
+		baseURL: "http://" + l.Addr().String(),
+		client:  &http.Client{Timeout: 5 * time.Second},
+		logs:    logs,
+	}
+	var stopped bool
+	var result error
+	e.stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("exporter did not stop within 20s")
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() {
+		if err := e.stop(); err != nil {
+			t.Errorf("exporter returned %v", err)
+		}
+	})
+	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
+	return e
+}
+
+func (e *exporterUnderTest) request(method, path string, header http.Header) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.baseURL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (e *exporterUnderTest) get(path string, header http.Header) (int, string) {
+	return e.request(http.MethodGet, path, header)
+}
+
+func (e *exporterUnderTest) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; logs:\n%s", what, e.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExporterWithoutConfigServesEveryEndpoint(t *testing.T) {
+	e := startExporter(t)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		contains     string
+	}{
+		{"GET", "/", 200, "ServiceComb Exporter"},
+		{"GET", "/metrics", 200, "servicecomb_exporter_build_info"},
+		{"GET", "/-/healthy", 200, "Healthy"},
+		{"GET", "/-/ready", 200, "Ready"},
+		{"POST", "/-/reload", 200, "reloaded"},
+		{"GET", "/health", 200, `"status":"UP"`},
+		{"GET", "/v4/default/registry/health", 200, `"instances"`},
+		{"GET", "/version", 200, `"apiVersion":"4.0.0"`},
+		{"GET", "/v4/default/admin/alarms", 200, "{}"},
+		{"DELETE", "/v4/default/admin/alarms", 200, ""},
+		{"GET", "/v4/default/admin/dump?options=all", 200, `"config":{`},
+	} {
+		status, body := e.request(tt.method, tt.path, nil)
+		if status != tt.status || !strings.Contains(body, tt.contains) {
+			t.Errorf("%s %s: %d %.200s; want %d containing %q", tt.method, tt.path, status, body, tt.status, tt.contains)
+		}
+	}
+	_, metrics := e.get("/metrics", nil)
+	for _, want := range []string{
+		"servicecomb_healthy 1",
+		`servicecomb_notify_queue_capacity{type="ALARM"} 1000`,
+		`servicecomb_notify_subscribers{type="ALARM"} 1`,
+		"servicecomb_exporter_config_last_reload_successful 1",
+		"go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if err := e.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if status, _ := e.get("/-/healthy", nil); status != 0 {
+		t.Errorf("still serving after stop: %d", status)
+	}
+}
+
+func TestReloadKeepsRunningConfigOnError(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yml")
+	writeFile(t, cfgFile, "global:\n  external_url: http://first.example:9729/\n")
+	e := startExporter(t, "--config.file", cfgFile)
+
+	dumpHas := func(s string) bool {
+		_, body := e.get("/v4/default/admin/dump?options=config", nil)
+		return strings.Contains(body, s)
+	}
+	if !dumpHas("first.example") {
+		t.Fatal("initial config not in dump")
+	}
+
+	// A bad file: the reload fails naming key and line, the old config stays.
+	writeFile(t, cfgFile, "global:\n  external_url: http://second.example:9729/\n  bogus_key: 1\n")
+	status, body := e.request("POST", "/-/reload", nil)
+	if status != 500 || !strings.Contains(body, ":3:") || !strings.Contains(body, "bogus_key") {
+		t.Errorf("bad reload: %d %s; want 500 naming line 3 and bogus_key", status, body)
+	}
+	if !dumpHas("first.example") || dumpHas("second.example") {
+		t.Error("failed reload changed the running config")
+	}
+	_, metrics := e.get("/metrics", nil)
+	if !strings.Contains(metrics, "servicecomb_exporter_config_last_reload_successful 0") ||
+		!strings.Contains(metrics, `servicecomb_exporter_config_reloads_total{result="failure"} 1`) {
+		t.Error("failed reload not reflected in metrics")
+	}
+
+	// SIGHUP re-reads a fixed file.
+	writeFile(t, cfgFile, "global:\n  external_url: http://third.example:9729/\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("SIGHUP reload", func() bool { return dumpHas("third.example") })
+	_, metrics = e.get("/metrics", nil)
+	if !strings.Contains(metrics, "servicecomb_exporter_config_last_reload_successful 1") {
+		t.Error("successful reload not reflected in metrics")
+	}
+}
+
+func TestSecretsStayOutOfDumpAndLogs(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yml")
+	const secret = "hunter2-very-secret"
+	writeFile(t, cfgFile, fmt.Sprintf(`sources:
+  - name: main
+    etcd:
+      endpoints: [http://127.0.0.1:2379]
+      username: root
+      password: %s
+alerting:
+  alertmanagers:
+    - url: http://127.0.0.1:9093
+      http_config:
+        bearer_token: %s
+`, secret, secret))
+	t.Setenv("SERVICECOMB_SECRET_ENV", secret)
+	e := startExporter(t, "--config.file", cfgFile)
+	status, body := e.get("/v4/default/admin/dump?options=all", nil)
+	if status != 200 || strings.Contains(body, secret) || !strings.Contains(body, "secret") {
+		t.Errorf("dump: %d, contains the secret: %v\n%s", status, strings.Contains(body, secret), body)
+	}
+	_, metrics := e.get("/metrics", nil)
+	if strings.Contains(metrics, secret) {
+		t.Error("metrics contain the secret")
+	}
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(e.logs.String(), secret) {
+		t.Error("logs contain the secret")
+	}
+}
+
+func TestBasicAuthFromWebConfig(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(t.TempDir(), "web.yml")
+	writeFile(t, webCfg, fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash))
+	e := startExporterAuth(t, webCfg)
+	if status, _ := e.get("/metrics", nil); status != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d, want 401", status)
+	}
+	auth := http.Header{"Authorization": {"Basic cHJvbWV0aGV1czpzM2NyZXQ="}} // prometheus:s3cret
+	if status, _ := e.get("/metrics", auth); status != 200 {
+		t.Errorf("with credentials: %d, want 200", status)
+	}
+}
+
+// startExporterAuth starts the exporter behind basic auth and waits for it
+// with credentials.
+func startExporterAuth(t *testing.T, webCfg string) *exporterUnderTest {
+	t.Helper()
+	f, err := parseFlags([]string{"--web.config.file", webCfg}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
+	e := &exporterUnderTest{t: t, baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 5 * time.Second}, logs: newSyncBuffer()}
+	e.stop = func() error { cancel(); return <-done }
+	t.Cleanup(func() { _ = e.stop() })
+	e.waitFor("listening", func() bool { s, _ := e.get("/-/healthy", nil); return s != 0 })
+	return e
+}
+
+func TestRunExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	writeFile(t, bad, "registry:\n  exclude_global_services: maybe\n")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"version", []string{"--version"}, 0, ""},
+		{"unknown flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
+		{"bad log level", []string{"--log.level", "loud"}, 2, "log.level"},
+		{"bad config names key and line", []string{"--config.file", bad, "--web.listen-address", "127.0.0.1:0"}, 1, "bad.yml:2"},
+		{"missing config file", []string{"--config.file", filepath.Join(dir, "nope.yml"), "--web.listen-address", "127.0.0.1:0"}, 1, "nope.yml"},
+		{"bad web config", []string{"--web.config.file", filepath.Join(dir, "nope-web.yml"), "--web.listen-address", "127.0.0.1:0"}, 1, "web.config.file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String()+stdout.String(), tt.contains) {
+				t.Errorf("output lacks %q:\n%s%s", tt.contains, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
