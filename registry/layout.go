@@ -1,0 +1,196 @@
+// Package registry models what the exporter knows of a Service Center
+// registry: Service Center's etcd key layout, the decoding of its stored
+// values, and exact per-domain counts of projects, services and instances
+// that registry sources keep up to date.
+package registry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultPrefix is Service Center's root key in etcd.
+const DefaultPrefix = "/cse-sr"
+
+// Kind is what a registry key stores.
+type Kind uint8
+
+const (
+	// KindOther is any key the exporter does not count (indexes, aliases,
+	// tags, schemas, leases, ...).
+	KindOther Kind = iota
+	KindDomain
+	KindProject
+	KindService
+	KindInstance
+)
+
+// Kinds lists the kinds with a name, for metrics that want every label value.
+var Kinds = []Kind{KindDomain, KindProject, KindService, KindInstance, KindOther}
+
+// ListOrder is the order in which a full list must read the counted
+// prefixes: services before instances, so that the instances of global
+// services are known to be global when they are counted.
+var ListOrder = []Kind{KindDomain, KindProject, KindService, KindInstance}
+
+func (k Kind) String() string {
+	switch k {
+	case KindDomain:
+		return "domain"
+	case KindProject:
+		return "project"
+	case KindService:
+		return "service"
+	case KindInstance:
+		return "instance"
+	default:
+		return "other"
+	}
+}
+
+// Key is a parsed registry key.
+type Key struct {
+	Kind       Kind
+	Domain     string
+	Project    string
+	ServiceID  string
+	InstanceID string
+}
+
+// Layout parses and builds keys under one root prefix.
+type Layout struct {
+	root      string // prefix + "/"
+	domains   string
+	projects  string
+	services  string
+	instances string
+}
+
+// NewLayout returns the layout under prefix (DefaultPrefix if empty).
+func NewLayout(prefix string) Layout {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	root := strings.TrimSuffix(prefix, "/") + "/"
+	return Layout{
+		root:      root,
+		domains:   root + "domains/",
+		projects:  root + "projects/",
+		services:  root + "ms/files/",
+		instances: root + "inst/files/",
+	}
+}
+
+// Root is the prefix under which every registry key lives, with a trailing
+// slash.
+func (l Layout) Root() string { return l.root }
+
+// Prefix returns the key prefix of a kind ("" for KindOther).
+func (l Layout) Prefix(k Kind) string {
+	switch k {
+	case KindDomain:
+		return l.domains
+	case KindProject:
+		return l.projects
+	case KindService:
+		return l.services
+	case KindInstance:
+		return l.instances
+	}
+	return ""
+}
+
+// ErrBadKey reports a key that is under a counted prefix but does not fit
+// the layout.
+var ErrBadKey = errors.New("key does not fit the registry layout")
+
+// Parse parses key. Keys outside the counted prefixes parse as KindOther
+// without error; a key under a counted prefix with the wrong number of
+// segments, an empty segment or invalid UTF-8 is an error that still
+// reports the kind, so that it can be counted against it.
+func (l Layout) Parse(key []byte) (Key, error) {
+	for _, k := range [...]Kind{KindInstance, KindService, KindProject, KindDomain} {
+		prefix := l.Prefix(k)
+		if !bytes.HasPrefix(key, []byte(prefix)) {
+			continue
+		}
+		rest := key[len(prefix):]
+		if !utf8.Valid(rest) {
+			return Key{Kind: k}, fmt.Errorf("%w: invalid UTF-8", ErrBadKey)
+		}
+		parts, ok := split(string(rest), segments(k))
+		if !ok {
+			return Key{Kind: k}, fmt.Errorf("%w: want %d non-empty segments after %s", ErrBadKey, segments(k), prefix)
+		}
+		parsed := Key{Kind: k, Domain: parts[0]}
+		if len(parts) > 1 {
+			parsed.Project = parts[1]
+		}
+		if len(parts) > 2 {
+			parsed.ServiceID = parts[2]
+		}
+		if len(parts) > 3 {
+			parsed.InstanceID = parts[3]
+		}
+		return parsed, nil
+	}
+	return Key{Kind: KindOther}, nil
+}
+
+func segments(k Kind) int {
+	switch k {
+	case KindDomain:
+		return 1
+	case KindProject:
+		return 2
+	case KindService:
+		return 3
+	default:
+		return 4
+	}
+}
+
+// split cuts s into exactly n non-empty '/'-separated segments.
+func split(s string, n int) ([4]string, bool) {
+	var out [4]string
+	for i := 0; i < n; i++ {
+		seg := s
+		if i < n-1 {
+			j := strings.IndexByte(s, '/')
+			if j < 0 {
+				return out, false
+			}
+			seg, s = s[:j], s[j+1:]
+		} else if strings.IndexByte(s, '/') >= 0 {
+			return out, false
+		}
+		if seg == "" {
+			return out, false
+		}
+		out[i] = seg
+	}
+	return out, true
+}
+
+// Key builders, for the simulator and tests.
+
+// DomainKey is the key of a domain.
+func (l Layout) DomainKey(domain string) string { return l.domains + domain }
+
+// ProjectKey is the key of a project.
+func (l Layout) ProjectKey(domain, project string) string {
+	return l.projects + domain + "/" + project
+}
+
+// ServiceKey is the key of a microservice.
+func (l Layout) ServiceKey(domain, project, serviceID string) string {
+	return l.services + domain + "/" + project + "/" + serviceID
+}
+
+// InstanceKey is the key of an instance.
+func (l Layout) InstanceKey(domain, project, serviceID, instanceID string) string {
+	return l.instances + domain + "/" + project + "/" + serviceID + "/" + instanceID
+}

@@ -1,0 +1,364 @@
+package registry
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	l := NewLayout("/cse-sr")
+	tests := []struct {
+		key     string
+		want    Key
+		wantErr bool
+	}{
+		{"/cse-sr/domains/default", Key{Kind: KindDomain, Domain: "default"}, false},
+		{"/cse-sr/projects/tenant-a/proj-x", Key{Kind: KindProject, Domain: "tenant-a", Project: "proj-x"}, false},
+		{"/cse-sr/ms/files/d/p/sid", Key{Kind: KindService, Domain: "d", Project: "p", ServiceID: "sid"}, false},
+		{"/cse-sr/inst/files/d/p/sid/iid", Key{Kind: KindInstance, Domain: "d", Project: "p", ServiceID: "sid", InstanceID: "iid"}, false},
+		{"/cse-sr/inst/leases/d/p/sid/iid", Key{Kind: KindOther}, false},
+		{"/cse-sr/ms/indexes/default/default//demo-app/gateway/0.1.0", Key{Kind: KindOther}, false},
+		{"/cse-sr/sys", Key{Kind: KindOther}, false},
+		{"/other/domains/x", Key{Kind: KindOther}, false},
+		{"/cse-sr/domains/", Key{Kind: KindDomain}, true},
+		{"/cse-sr/domains/a/b", Key{Kind: KindDomain}, true},
+		{"/cse-sr/projects/a", Key{Kind: KindProject}, true},
+		{"/cse-sr/ms/files/d/p", Key{Kind: KindService}, true},
+		{"/cse-sr/ms/files/d//sid", Key{Kind: KindService}, true},
+		{"/cse-sr/inst/files/d/p/sid", Key{Kind: KindInstance}, true},
+		{"/cse-sr/inst/files/d/p/sid/iid/extra", Key{Kind: KindInstance}, true},
+		{"/cse-sr/inst/files/d/p/sid/\xff", Key{Kind: KindInstance}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			got, err := l.Parse([]byte(tt.key))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrBadKey) {
+				t.Errorf("error %v is not ErrBadKey", err)
+			}
+			if got != tt.want {
+				t.Errorf("Parse = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// The builders produce keys that parse back.
+	for _, k := range []string{l.DomainKey("d"), l.ProjectKey("d", "p"), l.ServiceKey("d", "p", "s"), l.InstanceKey("d", "p", "s", "i")} {
+		if parsed, err := l.Parse([]byte(k)); err != nil || parsed.Kind == KindOther {
+			t.Errorf("built key %s parses as %+v, %v", k, parsed, err)
+		}
+	}
+	if NewLayout("").Root() != "/cse-sr/" || NewLayout("/x/").Root() != "/x/" {
+		t.Error("Root of default or trailing-slash prefix")
+	}
+}
+
+func TestDecode(t *testing.T) {
+	big := `{"status":"UP","pad":"` + strings.Repeat("x", MaxValueSize) + `"}`
+	svcTests := []struct {
+		value   string
+		want    Service
+		wantErr bool
+	}{
+		{`{"appId":"a","framework":{"name":"go-chassis","version":"2.7.0"}}`, Service{"a", "go-chassis", "2.7.0"}, false},
+		{`{"appId":"a"}`, Service{"a", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":{"name":"x"}}`, Service{"a", "x", Unknown}, false},
+		{`{"appId":"a","framework":null}`, Service{"a", Unknown, Unknown}, false},
+		{``, Service{}, true},
+		{`{"appId":`, Service{}, true},
+		{`{"appId":5}`, Service{}, true},
+		{"{\"appId\":\"\xff\"}", Service{}, true},
+		{big, Service{}, true},
+	}
+	for _, tt := range svcTests {
+		got, err := DecodeService([]byte(tt.value))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("DecodeService(%.40q) = %+v, %v; want %+v, error %v", tt.value, got, err, tt.want, tt.wantErr)
+		}
+	}
+	instTests := []struct {
+		value   string
+		want    string
+		wantErr bool
+	}{
+		{`{"status":"UP"}`, "UP", false},
+		{`{"status":"OUTOFSERVICE","hostName":"h"}`, "OUTOFSERVICE", false},
+		{`{"status":"up"}`, "", true},
+		{`{"hostName":"h"}`, "", true},
+		{`[]`, "", true},
+		{`{"status":"UP"`, "", true},
+		{big, "", true},
+	}
+	for _, tt := range instTests {
+		got, err := DecodeInstance([]byte(tt.value))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("DecodeInstance(%.40q) = %q, %v; want %q, error %v", tt.value, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrBadValue) {
+			t.Errorf("error %v is not ErrBadValue", err)
+		}
+	}
+}
+
+func svc(app, fw string) string {
+	if fw == "" {
+		return fmt.Sprintf(`{"appId":%q}`, app)
+	}
+	name, version, _ := strings.Cut(fw, "/")
+	return fmt.Sprintf(`{"appId":%q,"framework":{"name":%q,"version":%q}}`, app, name, version)
+}
+
+func inst(status string) string { return fmt.Sprintf(`{"status":%q}`, status) }
+
+func put(key, value string) Event { return Event{Type: Put, Key: []byte(key), Value: []byte(value)} }
+func update(key, prev, value string) Event {
+	return Event{Type: Put, Key: []byte(key), Value: []byte(value), PrevValue: []byte(prev), HasPrev: true}
+}
+func del(key, prev string) Event {
+	return Event{Type: Delete, Key: []byte(key), PrevValue: []byte(prev), HasPrev: true}
+}
+
+func TestStateApply(t *testing.T) {
+	l := NewLayout("")
+	sKey := l.ServiceKey("d", "p", "s1")
+	iKey := l.InstanceKey("d", "p", "s1", "i1")
+	gsKey := l.ServiceKey("default", "default", "sc")
+	giKey := l.InstanceKey("default", "default", "sc", "i")
+	tests := []struct {
+		name          string
+		excludeGlobal bool
+		events        []Event
+		wantServices  map[ServiceGroup]int64
+		wantInstances map[InstanceGroup]int64
+		wantErrors    int
+		wantErr       error
+	}{
+		{
+			name:          "create",
+			events:        []Event{put(sKey, svc("a", "go-chassis/2.7.0")), put(iKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", "go-chassis", "2.7.0"}: 1},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+		},
+		{
+			name:          "status change moves the instance",
+			events:        []Event{put(iKey, inst("UP")), update(iKey, inst("UP"), inst("DOWN"))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "DOWN"}: 1},
+		},
+		{
+			name:          "delete removes the series",
+			events:        []Event{put(sKey, svc("a", "")), put(iKey, inst("UP")), del(iKey, inst("UP")), del(sKey, svc("a", ""))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name:          "framework upgrade moves the service",
+			events:        []Event{put(sKey, svc("a", "x/1")), update(sKey, svc("a", "x/1"), svc("a", "x/2"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", "x", "2"}: 1},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name: "bad values are counted as errors and not counted",
+			events: []Event{put(iKey, `{"status":`), put(l.InstanceKey("d", "p", "s1", "i2"), inst("UP")),
+				put(l.InstanceKey("d", "p", "s1", "i3"), ""), put(l.InstanceKey("d", "p", "s1", "i4"), inst("WEIRD"))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+			wantErrors:    3,
+		},
+		{
+			name: "a good value turned bad is uncounted, and its delete changes nothing",
+			events: []Event{put(iKey, inst("UP")), update(iKey, inst("UP"), "garbage"), del(iKey, "garbage"),
+				put(l.InstanceKey("d", "p", "s1", "i2"), inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+			wantErrors:    1,
+		},
+		{
+			name:          "bad key",
+			events:        []Event{put("/cse-sr/inst/files/d/p/s1", inst("UP")), put(iKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+			wantErrors:    1,
+		},
+		{
+			name:          "global services and their instances are left out",
+			excludeGlobal: true,
+			events: []Event{put(gsKey, svc("default", "")), put(giKey, inst("UP")), put(sKey, svc("default", "")),
+				del(giKey, inst("UP")), del(gsKey, svc("default", ""))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name:          "global services kept on request",
+			events:        []Event{put(gsKey, svc("default", "")), put(giKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"default", "default", Unknown, Unknown}: 1},
+			wantInstances: map[InstanceGroup]int64{{"default", "default", "UP"}: 1},
+		},
+		{
+			name:    "delete without previous value needs a resync",
+			events:  []Event{put(iKey, inst("UP")), {Type: Delete, Key: []byte(iKey)}},
+			wantErr: ErrInconsistent,
+		},
+		{
+			name:    "delete of something never counted needs a resync",
+			events:  []Event{del(iKey, inst("UP"))},
+			wantErr: ErrInconsistent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := 0
+			s := NewState(l, tt.excludeGlobal, func(Kind, []byte, error) { errs++ })
+			var err error
+			for _, e := range tt.events {
+				if _, err = s.Apply(e); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Apply error %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				return
+			}
+			c := s.Counts()
+			if fmt.Sprint(c.Services) != fmt.Sprint(tt.wantServices) {
+				t.Errorf("services %v, want %v", c.Services, tt.wantServices)
+			}
+			if fmt.Sprint(c.Instances) != fmt.Sprint(tt.wantInstances) {
+				t.Errorf("instances %v, want %v", c.Instances, tt.wantInstances)
+			}
+			if errs != tt.wantErrors {
+				t.Errorf("%d decode errors, want %d", errs, tt.wantErrors)
+			}
+		})
+	}
+}
+
+func TestDomainsAndProjects(t *testing.T) {
+	l := NewLayout("")
+	s := NewState(l, true, nil)
+	for _, e := range []Event{put(l.DomainKey("a"), ""), put(l.DomainKey("b"), ""), put(l.ProjectKey("a", "p"), ""),
+		put(l.ProjectKey("a", "q"), ""), del(l.DomainKey("b"), ""), del(l.ProjectKey("a", "q"), "")} {
+		if _, err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.Counts()
+	if fmt.Sprint(c.Domains) != "map[a:{}]" || fmt.Sprint(c.Projects) != "map[{a p}:{}]" {
+		t.Errorf("domains %v projects %v", c.Domains, c.Projects)
+	}
+}
+
+// TestRecordedRegistryMatchesServiceCenter loads the keys recorded from a
+// real Service Center's etcd and checks the counts against that Service
+// Center's own gauges for the same registry.
+func TestRecordedRegistryMatchesServiceCenter(t *testing.T) {
+	s := NewState(NewLayout(DefaultPrefix), true, func(k Kind, key []byte, err error) {
+		t.Errorf("decode error on recorded data: %s %s: %v", k, key, err)
+	})
+	kvs := loadRecordedKVs(t)
+	layout := NewLayout(DefaultPrefix)
+	for _, kind := range ListOrder { // as a full list reads them
+		for _, kv := range kvs {
+			if !strings.HasPrefix(string(kv.key), layout.Prefix(kind)) {
+				continue
+			}
+			if _, err := s.Apply(Event{Type: Put, Key: kv.key, Value: kv.value}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := s.Counts()
+	wantServices, wantInstances, wantDomains := serviceCenterGauges(t)
+	gotServices := map[string]int64{}
+	for g, n := range c.Services {
+		gotServices[fmt.Sprintf("%s/%s/%s/%s", g.Domain, g.Project, g.Framework, g.FrameworkVersion)] += n
+	}
+	gotInstances := map[string]int64{}
+	for g, n := range c.Instances {
+		gotInstances[g.Domain+"/"+g.Project] += n
+	}
+	if fmt.Sprint(gotServices) != fmt.Sprint(wantServices) {
+		t.Errorf("services:\n got %v\nwant %v", gotServices, wantServices)
+	}
+	if fmt.Sprint(gotInstances) != fmt.Sprint(wantInstances) {
+		t.Errorf("instances per domain/project:\n got %v\nwant %v", gotInstances, wantInstances)
+	}
+	if int64(len(c.Domains)) != wantDomains {
+		t.Errorf("domains %d, want %d", len(c.Domains), wantDomains)
+	}
+}
+
+type recordedKV struct{ key, value []byte }
+
+func loadRecordedKVs(t testing.TB) []recordedKV {
+	t.Helper()
+	data, err := os.ReadFile("testdata/etcd_cse-sr_full.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump struct {
+		KVs []struct{ Key, Value string } `json:"kvs"`
+	}
+	if err := json.Unmarshal(data, &dump); err != nil {
+		t.Fatal(err)
+	}
+	var out []recordedKV
+	for _, kv := range dump.KVs {
+		k, err1 := base64.StdEncoding.DecodeString(kv.Key)
+		v, err2 := base64.StdEncoding.DecodeString(kv.Value)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		out = append(out, recordedKV{k, v})
+	}
+	return out
+}
+
+var scGauge = regexp.MustCompile(`^service_center_db_(service|instance|domain)_total\{(.*)\} (\d+)$`)
+
+// serviceCenterGauges reads Service Center's own service, instance and
+// domain gauges from its recorded /metrics.
+func serviceCenterGauges(t *testing.T) (services, instances map[string]int64, domains int64) {
+	f, err := os.Open("testdata/service_center_metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	services, instances = map[string]int64{}, map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := scGauge.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, pair := range strings.Split(m[2], ",") {
+			k, v, _ := strings.Cut(pair, "=")
+			labels[k] = strings.Trim(v, `"`)
+		}
+		n, _ := strconv.ParseInt(m[3], 10, 64)
+		switch m[1] {
+		case "service":
+			services[fmt.Sprintf("%s/%s/%s/%s", labels["domain"], labels["project"], labels["framework"], labels["frameworkVersion"])] += n
+		case "instance":
+			instances[labels["domain"]+"/"+labels["project"]] += n
+		case "domain":
+			domains = n
+		}
+	}
+	if len(services) == 0 || len(instances) == 0 || domains == 0 {
+		t.Fatal("no Service Center gauges found in the recorded metrics")
+	}
+	return services, instances, domains
+}
