@@ -26,6 +26,9 @@ const (
 	KindProject
 	KindService
 	KindInstance
+
+	// NumKinds is the number of kinds, for arrays indexed by Kind.
+	NumKinds = int(KindInstance) + 1
 )
 
 // Kinds lists the kinds with a name, for metrics that want every label value.

@@ -182,7 +182,8 @@ func (a *api) recordServerErrors(next http.Handler) http.Handler {
 					rec.status = http.StatusInternalServerError
 				}
 			}
-			if rec.status >= 500 {
+			// A 503 from /-/ready means "not yet", not a server fault.
+			if rec.status >= 500 && r.URL.Path != "/-/ready" {
 				detail := fmt.Sprintf("%s %s: %d %s", r.Method, r.URL.Path, rec.status, http.StatusText(rec.status))
 				if err := a.Alarms.Raise(alarm.InternalError, alarm.Detail("%s", detail)); err != nil {
 					level.Error(a.Logger).Log("msg", "raising InternalError", "err", err)

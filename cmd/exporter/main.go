@@ -32,6 +32,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/collector"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/notify"
+	"github.com/servicecomb/servicecomb_exporter/source"
 	"github.com/servicecomb/servicecomb_exporter/web"
 )
 
@@ -143,6 +144,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		return err
 	}
 	health := alarm.NewHealthChecker(center)
+	sources := source.NewManager(log.With(logger, "component", "source"), center)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -152,9 +154,15 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		collector.NewAlarmCollector(center),
 		collector.NewHealthCollector(health),
 		collector.NewNotifyCollector(bus),
+		collector.NewRegistryCollector(sources),
 	)
 
 	cfg := newConfigHolder(log.With(logger, "component", "config"), f.configFile, func(c *config.Config) error {
+		// Sources first: they are the part that can fail, and a failure
+		// must leave everything as it was.
+		if err := sources.ApplyConfig(c); err != nil {
+			return err
+		}
 		return center.SetAutoClear(alarm.InternalError, time.Duration(c.Alarms.InternalErrorAutoClear))
 	}, reg)
 	if err := cfg.Reload(); err != nil {
@@ -172,8 +180,9 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		})),
 		TelemetryPath: f.telemetryPath,
 		Reload:        cfg.Reload,
-		Ready:         ready.Load,
+		Ready:         func() bool { return ready.Load() && sources.Ready() },
 		Config:        cfg.Redacted,
+		Registry:      sources.Dump,
 		StartTime:     startTime,
 	})
 	if err != nil {
@@ -201,6 +210,10 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	{
 		busCtx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return bus.Run(busCtx) }, func(error) { cancel() })
+	}
+	{
+		sourcesCtx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return sources.Run(sourcesCtx) }, func(error) { cancel() })
 	}
 	{
 		server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}

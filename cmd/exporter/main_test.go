@@ -88,7 +88,7 @@ func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
 			t.Errorf("exporter returned %v", err)
 		}
 	})
-	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
+	e.waitFor("serving", func() bool { s, _ := e.get("/-/healthy", nil); return s == 200 })
 	return e
 }
 

@@ -1,0 +1,450 @@
+// Package etcd is the registry source that reads Service Center's etcd
+// backend: a consistent, paged list of the registry at one revision, then a
+// watch from the next revision with previous values, so that every create,
+// update and delete is applied to the counts exactly, without keeping a copy
+// of each instance.
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	commoncfg "github.com/prometheus/common/config"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// Type is the source type reported in snapshots.
+const Type = "etcd"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultPageSize      = 2000
+	DefaultProbeInterval = time.Second
+	DefaultProbeTimeout  = 2 * time.Second
+	DefaultMinBackoff    = 250 * time.Millisecond
+	DefaultMaxBackoff    = 30 * time.Second
+)
+
+// decodeErrorLogInterval rate-limits the logging of bad registry data per
+// kind; every error is still counted.
+const decodeErrorLogInterval = 10 * time.Second
+
+// StatusReporter is told when the source loses and regains its backend;
+// the source manager turns this into the BackendConnectionRefuse alarm.
+type StatusReporter interface {
+	SourceDown(source, detail string)
+	SourceUp(source string)
+}
+
+// Options configure a Source.
+type Options struct {
+	Name          string
+	Config        config.EtcdConfig
+	ExcludeGlobal bool
+	Logger        log.Logger
+	Status        StatusReporter
+
+	// Tuning, mostly for tests; zero means the default.
+	PageSize      int
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	MinBackoff    time.Duration
+	MaxBackoff    time.Duration
+}
+
+// Source watches one etcd. Create it with New and run it with Run.
+type Source struct {
+	opts      Options
+	layout    registry.Layout
+	clientCfg clientv3.Config
+	endpoints string // for messages
+
+	mu    sync.Mutex // guards everything below
+	state *registry.State
+	snap  registry.Snapshot // counters and health; Counts filled on demand
+
+	decodeErrors  [registry.NumKinds]atomic.Uint64 // by registry.Kind
+	lastDecodeLog map[registry.Kind]time.Time      // Run goroutine only
+}
+
+// New validates the options and returns a source. It reads the password
+// file and TLS files, so configuration mistakes surface at start-up.
+func New(o Options) (*Source, error) {
+	if o.Name == "" {
+		return nil, errors.New("etcd source: empty name")
+	}
+	if len(o.Config.Endpoints) == 0 {
+		return nil, fmt.Errorf("etcd source %s: no endpoints", o.Name)
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.Status == nil {
+		o.Status = nopStatus{}
+	}
+	setDefault(&o.PageSize, DefaultPageSize)
+	setDefault(&o.ProbeInterval, DefaultProbeInterval)
+	setDefault(&o.ProbeTimeout, DefaultProbeTimeout)
+	setDefault(&o.MinBackoff, DefaultMinBackoff)
+	setDefault(&o.MaxBackoff, DefaultMaxBackoff)
+	if d := time.Duration(o.Config.RequestTimeout); d > 0 && d < o.ProbeTimeout {
+		o.ProbeTimeout = d
+	}
+
+	password, err := o.Config.ReadPassword()
+	if err != nil {
+		return nil, fmt.Errorf("etcd source %s: %w", o.Name, err)
+	}
+	var tlsCfg *tls.Config
+	if needsTLS(o.Config) {
+		if tlsCfg, err = commoncfg.NewTLSConfig(&o.Config.TLSConfig); err != nil {
+			return nil, fmt.Errorf("etcd source %s: tls_config: %w", o.Name, err)
+		}
+	}
+	s := &Source{
+		opts:   o,
+		layout: registry.NewLayout(o.Config.Prefix),
+		clientCfg: clientv3.Config{
+			Endpoints:   o.Config.Endpoints,
+			DialTimeout: time.Duration(o.Config.DialTimeout),
+			Username:    o.Config.Username,
+			Password:    password,
+			TLS:         tlsCfg,
+			Logger:      zap.NewNop(), // failures reach our log through the returned errors
+		},
+		endpoints:     strings.Join(o.Config.Endpoints, ","),
+		lastDecodeLog: map[registry.Kind]time.Time{},
+	}
+	s.state = registry.NewState(s.layout, o.ExcludeGlobal, s.decodeError)
+	s.snap = registry.Snapshot{
+		Source:      o.Name,
+		Type:        Type,
+		Syncs:       map[string]uint64{"success": 0, "failure": 0},
+		WatchEvents: map[registry.WatchEvent]uint64{},
+	}
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func needsTLS(c config.EtcdConfig) bool {
+	if c.TLSConfig.CAFile != "" || c.TLSConfig.CertFile != "" || c.TLSConfig.ServerName != "" ||
+		c.TLSConfig.InsecureSkipVerify || c.TLSConfig.CA != "" || c.TLSConfig.Cert != "" {
+		return true
+	}
+	for _, e := range c.Endpoints {
+		if strings.HasPrefix(e, "https://") {
+			return true
+		}
+	}
+	return false
+}
+
+type nopStatus struct{}
+
+func (nopStatus) SourceDown(string, string) {}
+func (nopStatus) SourceUp(string)           {}
+
+// Name is the configured source name.
+func (s *Source) Name() string { return s.opts.Name }
+
+// Snapshot returns the source's counts and health.
+func (s *Source) Snapshot() registry.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := s.snap
+	snap.Syncs = cloneMap(s.snap.Syncs)
+	snap.WatchEvents = cloneMap(s.snap.WatchEvents)
+	snap.Counts = s.state.Counts()
+	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
+	for _, k := range registry.Kinds {
+		snap.DecodeErrors[k.String()] = s.decodeErrors[k].Load()
+	}
+	return snap
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// errResync marks failures after which the registry must be listed again
+// although etcd is reachable: compaction, a cancelled watch, an event that
+// cannot be applied exactly.
+type errResync struct{ err error }
+
+func (e errResync) Error() string { return e.err.Error() }
+func (e errResync) Unwrap() error { return e.err }
+
+// Run lists and watches until ctx is done, listing again with capped
+// exponential backoff and jitter after every failure. It returns nil when
+// ctx ends, after closing the client.
+func (s *Source) Run(ctx context.Context) error {
+	var client *clientv3.Client
+	defer func() {
+		if client != nil {
+			_ = client.Close()
+		}
+	}()
+	backoff := s.opts.MinBackoff
+	for {
+		var err error
+		if client == nil {
+			cfg := s.clientCfg
+			cfg.Context = ctx
+			client, err = clientv3.New(cfg)
+			if err != nil {
+				client = nil
+				err = fmt.Errorf("connecting: %w", err)
+			}
+		}
+		synced := false
+		if err == nil {
+			synced, err = s.syncAndWatch(ctx, client)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if synced {
+			backoff = s.opts.MinBackoff
+		}
+		s.recordFailure(err, synced)
+		wait := jitter(backoff)
+		level.Debug(s.opts.Logger).Log("msg", "listing the registry again", "after", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, s.opts.MaxBackoff)
+	}
+}
+
+// jitter spreads retries of many exporters over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// recordFailure updates health after syncAndWatch returned err. A resync
+// failure leaves the source up: etcd answered, only the watch must restart.
+func (s *Source) recordFailure(err error, synced bool) {
+	var resync errResync
+	isResync := errors.As(err, &resync)
+	s.mu.Lock()
+	if !synced {
+		s.snap.Syncs["failure"]++
+	}
+	s.snap.LastError = err.Error()
+	wasUp := s.snap.Up
+	if !isResync {
+		s.snap.Up = false
+	}
+	s.mu.Unlock()
+	if isResync {
+		level.Info(s.opts.Logger).Log("msg", "registry watch restarts with a new list", "reason", err)
+		return
+	}
+	if wasUp || !synced {
+		level.Warn(s.opts.Logger).Log("msg", "etcd unreachable", "endpoints", s.endpoints, "err", err)
+	}
+	s.opts.Status.SourceDown(s.opts.Name, fmt.Sprintf("etcd source %s (%s): %v", s.opts.Name, s.endpoints, err))
+}
+
+// syncAndWatch lists the registry, swaps the new counts in and follows the
+// watch until it fails. synced reports whether the list succeeded.
+func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (synced bool, err error) {
+	if err := s.probe(ctx, client); err != nil {
+		return false, err
+	}
+	start := time.Now()
+	state, rev, err := s.list(ctx, client)
+	if err != nil {
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return false, errResync{fmt.Errorf("listing: %w", err)}
+		}
+		return false, fmt.Errorf("listing: %w", err)
+	}
+	s.mu.Lock()
+	s.state = state
+	s.snap.Up, s.snap.Synced = true, true
+	s.snap.LastSync = time.Now()
+	s.snap.SyncDuration = s.snap.LastSync.Sub(start)
+	s.snap.Revision = rev
+	s.snap.LastError = ""
+	s.snap.Syncs["success"]++
+	s.mu.Unlock()
+	s.opts.Status.SourceUp(s.opts.Name)
+	level.Info(s.opts.Logger).Log("msg", "registry synced", "revision", rev, "duration", time.Since(start))
+
+	watchCtx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	probeFailed := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.probeLoop(watchCtx, client, probeFailed)
+	}()
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait: stops the prober
+
+	events := client.Watch(watchCtx, s.layout.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-probeFailed:
+			return true, err
+		case resp, ok := <-events:
+			if !ok {
+				return true, errResync{errors.New("watch channel closed")}
+			}
+			if resp.CompactRevision != 0 {
+				return true, errResync{fmt.Errorf("watch: revision %d compacted (oldest is %d)", rev+1, resp.CompactRevision)}
+			}
+			if err := resp.Err(); err != nil {
+				if errors.Is(err, rpctypes.ErrNoLeader) {
+					return true, fmt.Errorf("watch: %w", err)
+				}
+				return true, errResync{fmt.Errorf("watch: %w", err)}
+			}
+			if err := s.apply(resp.Events); err != nil {
+				return true, errResync{err}
+			}
+			rev = resp.Header.Revision
+		}
+	}
+}
+
+// probe checks that etcd answers a linearizable read: the watch alone
+// would wait silently for a lost connection to come back.
+func (s *Source) probe(ctx context.Context, client *clientv3.Client) error {
+	probeCtx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
+	defer cancel()
+	_, err := client.Get(probeCtx, s.layout.Root(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	return nil
+}
+
+func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed chan<- error) {
+	ticker := time.NewTicker(s.opts.ProbeInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := s.probe(ctx, client); err != nil {
+				if ctx.Err() == nil {
+					failed <- err
+				}
+				return
+			}
+		}
+	}
+}
+
+// list reads every counted prefix in pages at the revision of the first
+// page, into a fresh state.
+func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
+	state := registry.NewState(s.layout, s.opts.ExcludeGlobal, s.decodeError)
+	var rev int64
+	for _, kind := range registry.ListOrder {
+		prefix := s.layout.Prefix(kind)
+		end := clientv3.GetPrefixRangeEnd(prefix)
+		key := prefix
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(s.opts.PageSize))}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			reqCtx, cancel := context.WithTimeout(ctx, time.Duration(s.opts.Config.RequestTimeout))
+			resp, err := client.Get(reqCtx, key, opts...)
+			cancel()
+			if err != nil {
+				return nil, 0, err
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			for _, kv := range resp.Kvs {
+				if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
+					return nil, 0, err
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
+	return state, rev, nil
+}
+
+// apply applies one watch response under the lock, so that a scrape sees
+// either none or all of it.
+func (s *Source) apply(events []*clientv3.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range events {
+		e := registry.Event{Key: ev.Kv.Key, Value: ev.Kv.Value}
+		if ev.Type == clientv3.EventTypeDelete {
+			e.Type = registry.Delete
+		}
+		if ev.PrevKv != nil {
+			e.PrevValue, e.HasPrev = ev.PrevKv.Value, true
+		}
+		kind, err := s.state.Apply(e)
+		s.snap.WatchEvents[registry.WatchEvent{Kind: kind.String(), Type: e.Type.String()}]++
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeError counts bad registry data and logs it now and then. It runs on
+// the Run goroutine only (listing and applying the watch), so the log limiter
+// needs no lock; the counters are atomic because scrapes read them.
+func (s *Source) decodeError(kind registry.Kind, key []byte, err error) {
+	n := s.decodeErrors[kind].Add(1)
+	now := time.Now()
+	if now.Sub(s.lastDecodeLog[kind]) < decodeErrorLogInterval {
+		return
+	}
+	s.lastDecodeLog[kind] = now
+	level.Warn(s.opts.Logger).Log("msg", "skipping registry data that cannot be counted",
+		"kind", kind, "key", truncateKey(key), "err", err, "errors_total", n)
+}
+
+func truncateKey(key []byte) string {
+	const max = 256
+	if len(key) > max {
+		return fmt.Sprintf("%q…", key[:max])
+	}
+	return fmt.Sprintf("%q", key)
+}

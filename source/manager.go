@@ -1,0 +1,269 @@
+// Package source runs the configured registry sources: it starts, restarts
+// and stops them as the configuration changes, hands their snapshots to the
+// collectors and the dump API, and turns their reachability into the alarm
+// center's BackendConnectionRefuse alarm.
+package source
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/etcd"
+)
+
+// Source is one running registry source.
+type Source interface {
+	Name() string
+	Run(ctx context.Context) error
+	Snapshot() registry.Snapshot
+}
+
+// Alarms is the part of the alarm center the manager drives.
+type Alarms interface {
+	Raise(id alarm.ID, fields ...alarm.Field) error
+	Clear(id alarm.ID)
+}
+
+// Manager owns the sources. Create it with NewManager, configure it with
+// ApplyConfig and run it with Run.
+type Manager struct {
+	logger log.Logger
+	alarms Alarms
+
+	mu         sync.Mutex
+	ctx        context.Context // set by Run; nil before
+	sources    map[string]*running
+	generation uint64
+	down       map[string]string // source name → why it is down
+	wg         sync.WaitGroup
+}
+
+type running struct {
+	source      Source
+	fingerprint any // what the source was built from; equal means no restart
+	generation  uint64
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+// NewManager returns a manager with no sources.
+func NewManager(logger log.Logger, alarms Alarms) *Manager {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &Manager{logger: logger, alarms: alarms, sources: map[string]*running{}, down: map[string]string{}}
+}
+
+// built is a source made from configuration, not yet running.
+type built struct {
+	source      Source
+	fingerprint any
+	generation  uint64
+}
+
+// ApplyConfig makes the running sources match cfg: unchanged sources keep
+// running (and their counts), changed ones restart, removed ones stop. If
+// any source cannot be built, nothing changes and the error names it.
+func (m *Manager) ApplyConfig(cfg *config.Config) error {
+	stopping, err := m.applyConfig(cfg)
+	// Wait outside the lock: a stopping source may still report its status.
+	for _, r := range stopping {
+		if r.cancel != nil {
+			r.cancel()
+			<-r.done
+		}
+		level.Info(m.logger).Log("msg", "registry source stopped", "source", r.source.Name())
+	}
+	return err
+}
+
+func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]built{}
+	for i, sc := range cfg.Sources {
+		m.generation++
+		b, err := m.build(sc, cfg.Registry, m.generation)
+		if err != nil {
+			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
+		}
+		next[sc.Name] = b
+	}
+	var stopping []*running
+	downChanged := false
+	for name, r := range m.sources {
+		if b, ok := next[name]; ok && reflect.DeepEqual(b.fingerprint, r.fingerprint) {
+			delete(next, name) // unchanged: keep the running one and its counts
+			continue
+		}
+		// Reports from the replaced source are ignored from here on.
+		delete(m.sources, name)
+		if _, wasDown := m.down[name]; wasDown {
+			delete(m.down, name)
+			downChanged = true
+		}
+		stopping = append(stopping, r)
+	}
+	if downChanged {
+		m.updateAlarmLocked()
+	}
+	for name, b := range next {
+		r := &running{source: b.source, fingerprint: b.fingerprint, generation: b.generation}
+		m.sources[name] = r
+		if m.ctx != nil {
+			m.startLocked(r)
+		}
+		level.Info(m.logger).Log("msg", "registry source configured", "source", name, "type", b.source.Snapshot().Type)
+	}
+	return stopping, nil
+}
+
+// etcdFingerprint holds everything an etcd source is built from, including
+// the password read from its file, so that a changed file restarts it.
+type etcdFingerprint struct {
+	Config        config.EtcdConfig
+	Password      string
+	ExcludeGlobal bool
+}
+
+func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (built, error) {
+	logger := log.With(m.logger, "source", sc.Name)
+	status := &reporter{m: m, name: sc.Name, generation: generation}
+	switch {
+	case sc.Etcd != nil:
+		password, err := sc.Etcd.ReadPassword()
+		if err != nil {
+			return built{}, err
+		}
+		s, err := etcd.New(etcd.Options{
+			Name:          sc.Name,
+			Config:        *sc.Etcd,
+			ExcludeGlobal: reg.ExcludeGlobalServices,
+			Logger:        logger,
+			Status:        status,
+		})
+		if err != nil {
+			return built{}, err
+		}
+		return built{source: s, generation: generation,
+			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
+	case sc.ServiceCenter != nil:
+		return built{}, fmt.Errorf("servicecenter sources are not supported by this build yet")
+	}
+	return built{}, fmt.Errorf("no source type set")
+}
+
+func (m *Manager) startLocked(r *running) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	r.cancel, r.done = cancel, make(chan struct{})
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(r.done)
+		if err := r.source.Run(ctx); err != nil {
+			level.Error(m.logger).Log("msg", "registry source stopped", "source", r.source.Name(), "err", err)
+		}
+	}()
+}
+
+// Run starts the configured sources and blocks until ctx is done, then
+// stops them all and waits for them.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.ctx = ctx
+	for _, r := range m.sources {
+		m.startLocked(r)
+	}
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.wg.Wait()
+	return nil
+}
+
+// Snapshots returns every source's snapshot, ordered by name.
+func (m *Manager) Snapshots() []registry.Snapshot {
+	m.mu.Lock()
+	sources := make([]Source, 0, len(m.sources))
+	for _, r := range m.sources {
+		sources = append(sources, r.source)
+	}
+	m.mu.Unlock()
+	out := make([]registry.Snapshot, 0, len(sources))
+	for _, s := range sources {
+		out = append(out, s.Snapshot())
+	}
+	slices.SortFunc(out, func(a, b registry.Snapshot) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
+// Ready reports whether every source has completed its first sync.
+func (m *Manager) Ready() bool {
+	for _, s := range m.Snapshots() {
+		if !s.Synced {
+			return false
+		}
+	}
+	return true
+}
+
+// reporter is a source's StatusReporter; it ignores reports from a source
+// the manager has since replaced or removed.
+type reporter struct {
+	m          *Manager
+	name       string
+	generation uint64
+}
+
+func (r *reporter) SourceDown(_, detail string) { r.m.setDown(r.name, r.generation, detail, true) }
+func (r *reporter) SourceUp(string)             { r.m.setDown(r.name, r.generation, "", false) }
+
+func (m *Manager) setDown(name string, generation uint64, detail string, down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.sources[name]; !ok || r.generation != generation {
+		return
+	}
+	before, wasDown := m.down[name]
+	if down {
+		m.down[name] = detail
+	} else {
+		delete(m.down, name)
+	}
+	if wasDown != down || before != detail {
+		m.updateAlarmLocked()
+	}
+}
+
+// updateAlarmLocked raises BackendConnectionRefuse while any source is down,
+// with every down source's detail, and clears it once none is.
+func (m *Manager) updateAlarmLocked() {
+	if len(m.down) == 0 {
+		m.alarms.Clear(alarm.BackendConnectionRefuse)
+		return
+	}
+	names := make([]string, 0, len(m.down))
+	for name := range m.down {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	details := make([]string, len(names))
+	for i, name := range names {
+		details[i] = m.down[name]
+	}
+	err := m.alarms.Raise(alarm.BackendConnectionRefuse,
+		alarm.Detail("%s", strings.Join(details, "; ")),
+		alarm.Field{Key: "sources", Value: names})
+	if err != nil {
+		level.Error(m.logger).Log("msg", "raising BackendConnectionRefuse", "err", err)
+	}
+}
