@@ -73,12 +73,15 @@ type Source struct {
 	clientCfg clientv3.Config
 	endpoints string // for messages
 
-	mu    sync.Mutex // guards everything below
-	state *registry.State
-	snap  registry.Snapshot // counters and health; Counts filled on demand
+	// afterList, when set by a test, runs between the list and the watch.
+	afterList func(revision int64)
 
 	decodeErrors  [registry.NumKinds]atomic.Uint64 // by registry.Kind
 	lastDecodeLog map[registry.Kind]time.Time      // Run goroutine only
+
+	mu    sync.Mutex // guards state and snap
+	state *registry.State
+	snap  registry.Snapshot // counters and health; Counts filled on demand
 }
 
 // New validates the options and returns a source. It reads the password
@@ -280,6 +283,9 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 	}
 	start := time.Now()
 	state, rev, err := s.list(ctx, client)
+	if err == nil && s.afterList != nil {
+		s.afterList(rev)
+	}
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			return false, errResync{fmt.Errorf("listing: %w", err)}
@@ -330,10 +336,9 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 				}
 				return true, errResync{fmt.Errorf("watch: %w", err)}
 			}
-			if err := s.apply(resp.Events); err != nil {
+			if err := s.apply(resp.Events, resp.Header.Revision); err != nil {
 				return true, errResync{err}
 			}
-			rev = resp.Header.Revision
 		}
 	}
 }
@@ -407,9 +412,10 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 
 // apply applies one watch response under the lock, so that a scrape sees
 // either none or all of it.
-func (s *Source) apply(events []*clientv3.Event) error {
+func (s *Source) apply(events []*clientv3.Event, revision int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.snap.Revision = revision
 	for _, ev := range events {
 		e := registry.Event{Key: ev.Kv.Key, Value: ev.Kv.Value}
 		if ev.Type == clientv3.EventTypeDelete {

@@ -1,0 +1,240 @@
+// Package registrytest has test helpers shared by the registry sources'
+// tests and benchmarks: a registry changed at random in a real etcd, and an
+// independent count of what etcd holds.
+package registrytest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// Prefix is the root prefix the helpers write under.
+const Prefix = "/cse-sr"
+
+// WaitFor polls cond until it holds or timeout passes.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// CountFromEtcd counts the registry straight from etcd, independently of
+// the registry package, the way an operator would with etcdctl.
+func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, revision int64) {
+	t.Helper()
+	resp, err := c.Get(context.Background(), Prefix+"/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts = registry.NewCounts()
+	global := map[string]bool{}
+	type inst struct{ domain, project, service, status string }
+	var instances []inst
+	for _, kv := range resp.Kvs {
+		parts := strings.Split(strings.TrimPrefix(string(kv.Key), Prefix+"/"), "/")
+		switch {
+		case parts[0] == "domains" && len(parts) == 2:
+			counts.Domains[parts[1]] = struct{}{}
+		case parts[0] == "projects" && len(parts) == 3:
+			counts.Projects[registry.DomainProject{Domain: parts[1], Project: parts[2]}] = struct{}{}
+		case parts[0] == "ms" && parts[1] == "files" && len(parts) == 5:
+			var doc struct {
+				AppID     string `json:"appId"`
+				Framework struct{ Name, Version string }
+			}
+			if json.Unmarshal(kv.Value, &doc) != nil {
+				continue
+			}
+			if parts[2] == "default" && parts[3] == "default" && doc.AppID == "default" {
+				global[parts[4]] = true
+				continue
+			}
+			name, version := doc.Framework.Name, doc.Framework.Version
+			if name == "" {
+				name = "UNKNOWN"
+			}
+			if version == "" {
+				version = "UNKNOWN"
+			}
+			counts.Services[registry.ServiceGroup{Domain: parts[2], Project: parts[3], Framework: name, FrameworkVersion: version}]++
+		case parts[0] == "inst" && parts[1] == "files" && len(parts) == 6:
+			var doc struct{ Status string }
+			if json.Unmarshal(kv.Value, &doc) != nil || !validStatus(doc.Status) {
+				continue
+			}
+			instances = append(instances, inst{parts[2], parts[3], parts[4], doc.Status})
+		}
+	}
+	for _, i := range instances {
+		if i.domain == "default" && i.project == "default" && global[i.service] {
+			continue
+		}
+		counts.Instances[registry.InstanceGroup{Domain: i.domain, Project: i.project, Status: i.status}]++
+	}
+	return counts, resp.Header.Revision
+}
+
+func validStatus(s string) bool {
+	for _, v := range registry.InstanceStatuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// World is a registry the test changes at random, remembering what it made
+// so that every operation is valid.
+type World struct {
+	t        testing.TB
+	c        *clientv3.Client
+	rnd      *rand.Rand
+	Services []Service
+	next     int
+}
+
+// Service is a service the world created.
+type Service struct {
+	Domain, Project, ID string
+	Instances           map[string]clientv3.LeaseID
+}
+
+var (
+	domains    = []string{"default", "tenant-a", "tenant-b"}
+	projects   = []string{"default", "proj-x"}
+	frameworks = []string{`{"name":"servicecomb-java-chassis","version":"2.8.0"}`, `{"name":"go-chassis","version":"2.7.0"}`, `{"name":"x"}`, ``}
+	statuses   = registry.InstanceStatuses
+)
+
+func (w *World) Put(key, value string, opts ...clientv3.OpOption) {
+	if _, err := w.c.Put(context.Background(), key, value, opts...); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *World) Del(key string) {
+	if _, err := w.c.Delete(context.Background(), key); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *World) AddService() {
+	w.next++
+	s := Service{Domain: domains[w.rnd.IntN(len(domains))], Project: projects[w.rnd.IntN(len(projects))],
+		ID: fmt.Sprintf("svc%04d", w.next), Instances: map[string]clientv3.LeaseID{}}
+	app := "app"
+	if s.Domain == "default" && s.Project == "default" && w.rnd.IntN(4) == 0 {
+		app = "default" // a global service: left out, with its instances
+	}
+	doc := fmt.Sprintf(`{"serviceId":%q,"appId":%q,"serviceName":"s%d"`, s.ID, app, w.next)
+	if fw := frameworks[w.rnd.IntN(len(frameworks))]; fw != "" {
+		doc += `,"framework":` + fw
+	}
+	w.Put(Prefix+"/domains/"+s.Domain, "")
+	w.Put(Prefix+"/projects/"+s.Domain+"/"+s.Project, "")
+	w.Put(Prefix+"/ms/files/"+s.Domain+"/"+s.Project+"/"+s.ID, doc+"}")
+	w.Services = append(w.Services, s)
+}
+
+func (w *World) InstanceKey(s Service, id string) string {
+	return Prefix + "/inst/files/" + s.Domain + "/" + s.Project + "/" + s.ID + "/" + id
+}
+
+func (w *World) AddInstance() {
+	if len(w.Services) == 0 {
+		w.AddService()
+	}
+	s := w.Services[w.rnd.IntN(len(w.Services))]
+	w.next++
+	id := fmt.Sprintf("inst%05d", w.next)
+	lease, err := w.c.Grant(context.Background(), 300)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	value := fmt.Sprintf(`{"instanceId":%q,"serviceId":%q,"status":%q}`, id, s.ID, statuses[w.rnd.IntN(len(statuses))])
+	if w.rnd.IntN(15) == 0 {
+		value = `{"instanceId":"broken",` // malformed: counted as a decode error only
+	}
+	w.Put(w.InstanceKey(s, id), value, clientv3.WithLease(lease.ID))
+	w.Put(Prefix+"/inst/leases/"+s.Domain+"/"+s.Project+"/"+s.ID+"/"+id, fmt.Sprint(int64(lease.ID)), clientv3.WithLease(lease.ID))
+	s.Instances[id] = lease.ID
+}
+
+func (w *World) PickInstance() (Service, string, clientv3.LeaseID, bool) {
+	for _, i := range w.rnd.Perm(len(w.Services)) {
+		s := w.Services[i]
+		for id, lease := range s.Instances {
+			return s, id, lease, true
+		}
+	}
+	return Service{}, "", 0, false
+}
+
+func (w *World) ChangeStatus() {
+	if s, id, _, ok := w.PickInstance(); ok {
+		value := fmt.Sprintf(`{"instanceId":%q,"serviceId":%q,"status":%q}`, id, s.ID, statuses[w.rnd.IntN(len(statuses))])
+		w.Put(w.InstanceKey(s, id), value, clientv3.WithIgnoreLease())
+	}
+}
+
+func (w *World) DeleteInstance() {
+	if s, id, _, ok := w.PickInstance(); ok {
+		w.Del(w.InstanceKey(s, id))
+		delete(s.Instances, id)
+	}
+}
+
+// expireInstance revokes the instance's lease: the same DELETE events as an
+// expiry, without waiting for the TTL.
+func (w *World) ExpireInstance() {
+	if s, id, lease, ok := w.PickInstance(); ok {
+		if _, err := w.c.Revoke(context.Background(), lease); err != nil {
+			w.t.Fatal(err)
+		}
+		delete(s.Instances, id)
+	}
+}
+
+func (w *World) DeleteService() {
+	if len(w.Services) == 0 {
+		return
+	}
+	i := w.rnd.IntN(len(w.Services))
+	s := w.Services[i]
+	for id := range s.Instances {
+		w.Del(w.InstanceKey(s, id))
+	}
+	w.Del(Prefix + "/ms/files/" + s.Domain + "/" + s.Project + "/" + s.ID)
+	w.Services = append(w.Services[:i], w.Services[i+1:]...)
+}
+
+func (w *World) BadKey() {
+	w.Put(Prefix+"/inst/files/default/default/only-three-segments", `{"status":"UP"}`)
+	w.Del(Prefix + "/inst/files/default/default/only-three-segments")
+}
+
+func (w *World) RandomOp() {
+	ops := []func(){w.AddService, w.AddInstance, w.AddInstance, w.AddInstance, w.ChangeStatus, w.ChangeStatus,
+		w.DeleteInstance, w.ExpireInstance, w.DeleteService, w.BadKey}
+	ops[w.rnd.IntN(len(ops))]()
+}
+
+// NewWorld returns an empty world writing through c, with its random
+// choices fixed by seed.
+func NewWorld(t testing.TB, c *clientv3.Client, seed uint64) *World {
+	return &World{t: t, c: c, rnd: rand.New(rand.NewPCG(seed, seed+1))}
+}

@@ -1,0 +1,260 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+const prefix = registrytest.Prefix
+
+func startEtcd(t *testing.T, o embedetcd.Options) *embedetcd.Server {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	o.Quiet, o.NoFsync = true, true
+	s, err := embedetcd.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newClient(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// recorder is a StatusReporter that remembers the last report.
+type recorder struct {
+	mu     sync.Mutex
+	down   bool
+	detail string
+	downs  int
+}
+
+func (r *recorder) SourceDown(_, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down, r.detail = true, detail
+	r.downs++
+}
+
+func (r *recorder) SourceUp(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = false
+}
+
+func (r *recorder) state() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.down, r.detail
+}
+
+func etcdConfig(endpoints ...string) config.EtcdConfig {
+	return config.EtcdConfig{
+		Endpoints:      endpoints,
+		Prefix:         prefix,
+		DialTimeout:    model.Duration(2 * time.Second),
+		RequestTimeout: model.Duration(5 * time.Second),
+	}
+}
+
+// runSource starts a source with fast probes and retries for tests.
+func runSource(t *testing.T, cfg config.EtcdConfig, tweak func(*Source)) (*Source, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	s, err := New(Options{
+		Name: "test", Config: cfg, ExcludeGlobal: true, Status: rec,
+		PageSize: 7, ProbeInterval: 100 * time.Millisecond, ProbeTimeout: time.Second,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("source did not stop within 10s")
+		}
+	})
+	return s, rec
+}
+
+// assertCaughtUp waits until the source has applied everything up to
+// etcd's current revision, then compares its counts with etcd's exactly.
+func assertCaughtUp(t *testing.T, s *Source, c *clientv3.Client, when string) {
+	t.Helper()
+	want, rev := registrytest.CountFromEtcd(t, c)
+	registrytest.WaitFor(t, fmt.Sprintf("source at revision %d (%s)", rev, when), 10*time.Second, func() bool {
+		snap := s.Snapshot()
+		return snap.Synced && snap.Revision >= rev
+	})
+	got := s.Snapshot().Counts
+	for name, pair := range map[string][2]any{
+		"domains": {got.Domains, want.Domains}, "projects": {got.Projects, want.Projects},
+		"services": {got.Services, want.Services}, "instances": {got.Instances, want.Instances},
+	} {
+		if fmt.Sprint(pair[0]) != fmt.Sprint(pair[1]) {
+			t.Fatalf("%s: %s differ from etcd:\n got %v\nwant %v", when, name, pair[0], pair[1])
+		}
+	}
+}
+
+func TestRandomChangesKeepCountsExact(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{})
+	c := newClient(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 1)
+	for i := 0; i < 40; i++ { // a registry to list first
+		w.RandomOp()
+	}
+	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
+	assertCaughtUp(t, s, c, "after the initial list")
+	for batch := 0; batch < 12; batch++ {
+		for i := 0; i < 25; i++ {
+			w.RandomOp()
+		}
+		assertCaughtUp(t, s, c, fmt.Sprintf("after batch %d", batch))
+	}
+	snap := s.Snapshot()
+	if snap.DecodeErrors["instance"] == 0 {
+		t.Error("malformed instances and keys were not counted as decode errors")
+	}
+	if snap.WatchEvents[registry.WatchEvent{Kind: "instance", Type: "DELETE"}] == 0 {
+		t.Error("no instance deletes counted")
+	}
+	if snap.Syncs["success"] != 1 {
+		t.Errorf("%d full syncs, want 1: the watch alone kept the counts", snap.Syncs["success"])
+	}
+}
+
+func TestLeaseExpiryRemovesInstances(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{})
+	c := newClient(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 3)
+	w.AddService()
+	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
+	lease, err := c.Grant(context.Background(), 1) // a real expiry, one second
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Put(w.InstanceKey(w.Services[0], "short-lived"), `{"status":"UP"}`, clientv3.WithLease(lease.ID))
+	registrytest.WaitFor(t, "instance counted", 10*time.Second, func() bool { return total(s.Snapshot().Counts.Instances) == 1 })
+	registrytest.WaitFor(t, "instance gone after its lease expired", 15*time.Second, func() bool {
+		return total(s.Snapshot().Counts.Instances) == 0
+	})
+	assertCaughtUp(t, s, c, "after expiry")
+}
+
+func total(m map[registry.InstanceGroup]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{})
+	c := newClient(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 5)
+	for i := 0; i < 20; i++ {
+		w.RandomOp()
+	}
+	var once sync.Once
+	s, rec := runSource(t, etcdConfig(server.Endpoint), func(s *Source) {
+		// Between the first list and its watch, the registry changes and
+		// etcd compacts past the listed revision: the watch cannot start
+		// where the list ended.
+		s.afterList = func(int64) {
+			once.Do(func() {
+				for i := 0; i < 20; i++ {
+					w.RandomOp()
+				}
+				resp, err := c.Get(context.Background(), "x")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := c.Compact(context.Background(), resp.Header.Revision); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
+	registrytest.WaitFor(t, "second sync", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] >= 2 })
+	assertCaughtUp(t, s, c, "after the resync")
+	if down, _ := rec.state(); down || rec.downs != 0 {
+		t.Error("compaction reported the backend as down")
+	}
+}
+
+func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{})
+	c := newClient(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 7)
+	w.Put("/custom/ms/files/default/default/sc", `{"appId":"default"}`)
+	w.Put("/custom/inst/files/default/default/sc/i1", `{"status":"UP"}`)
+	w.Put(prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`) // another prefix: not ours
+	cfg := etcdConfig(server.Endpoint)
+	cfg.Prefix = "/custom"
+	s, err := New(Options{Name: "kept", Config: cfg, ExcludeGlobal: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	registrytest.WaitFor(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
+	counts := s.Snapshot().Counts
+	if counts.Services[registry.ServiceGroup{Domain: "default", Project: "default", Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}] != 1 ||
+		total(counts.Instances) != 1 {
+		t.Errorf("global service kept on request: services %v instances %v", counts.Services, counts.Instances)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for name, cfg := range map[string]config.EtcdConfig{
+		"no endpoints":     {},
+		"missing password": {Endpoints: []string{"http://127.0.0.1:1"}, PasswordFile: "/nonexistent/password"},
+		"missing CA":       {Endpoints: []string{"https://127.0.0.1:1"}, TLSConfig: tlsConfigWithCA("/nonexistent/ca.pem")},
+	} {
+		if _, err := New(Options{Name: "x", Config: cfg}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := New(Options{Config: etcdConfig("http://127.0.0.1:1")}); err == nil {
+		t.Error("empty name: no error")
+	}
+}
+
+func tlsConfigWithCA(caFile string) commoncfg.TLSConfig {
+	return commoncfg.TLSConfig{CAFile: caFile}
+}
