@@ -5,6 +5,7 @@ package embedetcd
 import (
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -35,7 +36,8 @@ type Options struct {
 
 // Server is a running etcd.
 type Server struct {
-	etcd *embed.Etcd
+	etcd      *embed.Etcd
+	closeOnce sync.Once
 	// Endpoint is the client URL, with the real port.
 	Endpoint string
 }
@@ -91,9 +93,9 @@ func Start(o Options) (*Server, error) {
 	return &Server{etcd: e, Endpoint: scheme + "://" + e.Clients[0].Addr().String()}, nil
 }
 
-// Close stops the server and waits for it.
+// Close stops the server and waits for it; closing twice is harmless.
 func (s *Server) Close() {
-	s.etcd.Close()
+	s.closeOnce.Do(s.etcd.Close)
 }
 
 // Err reports a fatal server error.

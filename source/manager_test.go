@@ -1,0 +1,285 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testcerts"
+	"github.com/servicecomb/servicecomb_exporter/notify"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// env is a manager wired to a real alarm center and health checker.
+type env struct {
+	t       *testing.T
+	center  *alarm.Center
+	health  *alarm.HealthChecker
+	manager *Manager
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	bus := notify.New(nil)
+	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t}
+	e.center = alarm.NewCenter(bus, typ, nil)
+	e.health = alarm.NewHealthChecker(e.center)
+	e.manager = NewManager(nil, e.center)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = bus.Run(ctx) }()
+	go func() { defer wg.Done(); _ = e.manager.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait(); e.center.Close() })
+	return e
+}
+
+func (e *env) apply(sources ...config.SourceConfig) error {
+	cfg := config.Default()
+	cfg.Sources = sources
+	return e.manager.ApplyConfig(cfg)
+}
+
+func etcdSource(name string, endpoints ...string) config.SourceConfig {
+	return config.SourceConfig{Name: name, Etcd: &config.EtcdConfig{
+		Endpoints: endpoints, Prefix: registrytest.Prefix,
+		DialTimeout: model.Duration(2 * time.Second), RequestTimeout: model.Duration(5 * time.Second),
+	}}
+}
+
+func startEtcd(t *testing.T, o embedetcd.Options) *embedetcd.Server {
+	t.Helper()
+	o.Quiet, o.NoFsync = true, true
+	s, err := embedetcd.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func client(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (e *env) snapshot(name string) registry.Snapshot {
+	for _, s := range e.manager.Snapshots() {
+		if s.Source == name {
+			return s
+		}
+	}
+	return registry.Snapshot{}
+}
+
+func (e *env) alarmActive() (bool, string) {
+	a, ok := e.center.Get("", alarm.BackendConnectionRefuse)
+	return ok && a.Active(), a.Detail()
+}
+
+func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
+	dir := t.TempDir()
+	server := startEtcd(t, embedetcd.Options{Dir: dir})
+	address := strings.TrimPrefix(server.Endpoint, "http://")
+	c := client(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 11)
+	for i := 0; i < 30; i++ {
+		w.RandomOp()
+	}
+	e := newEnv(t)
+	if err := e.apply(etcdSource("main", server.Endpoint)); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "ready", 10*time.Second, e.manager.Ready)
+	if err := e.health.Healthy(); err != nil {
+		t.Fatalf("unhealthy while etcd is up: %v", err)
+	}
+
+	server.Close()
+	stopped := time.Now()
+	registrytest.WaitFor(t, "unhealthy after etcd stopped", 10*time.Second, func() bool { return e.health.Healthy() != nil })
+	if took := time.Since(stopped); took > 5*time.Second {
+		t.Errorf("BackendConnectionRefuse raised %v after etcd stopped, want within 5s", took)
+	}
+	active, detail := e.alarmActive()
+	if !active || !strings.Contains(detail, server.Endpoint) || !strings.Contains(detail, "main") {
+		t.Errorf("alarm active %v, detail %q: want the source and its endpoints", active, detail)
+	}
+	if e.snapshot("main").Up {
+		t.Error("source still up")
+	}
+
+	restarted := startEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
+	c2 := client(t, restarted.Endpoint)
+	w2 := registrytest.NewWorld(t, c2, 12) // changes after the outage are counted too
+	for i := 0; i < 20; i++ {
+		w2.RandomOp()
+	}
+	registrytest.WaitFor(t, "alarm cleared after etcd returned", 60*time.Second, func() bool {
+		active, _ := e.alarmActive()
+		return !active
+	})
+	if err := e.health.Healthy(); err != nil {
+		t.Errorf("unhealthy after recovery: %v", err)
+	}
+	a, _ := e.center.Get("", alarm.BackendConnectionRefuse)
+	if a.Status != alarm.Cleared {
+		t.Errorf("alarm status %s, want CLEARED and still listed", a.Status)
+	}
+	want, rev := registrytest.CountFromEtcd(t, c2)
+	registrytest.WaitFor(t, "source caught up", 10*time.Second, func() bool { return e.snapshot("main").Revision >= rev })
+	if got := e.snapshot("main").Counts; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counts after recovery:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestTLSWithClientCertificates(t *testing.T) {
+	certs := testcerts.Write(t, t.TempDir())
+	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir(), CertFile: certs.ServerCert, KeyFile: certs.ServerKey,
+		TrustedCAFile: certs.CA, ClientCertAuth: true})
+	if !strings.HasPrefix(server.Endpoint, "https://") {
+		t.Fatalf("endpoint %s is not TLS", server.Endpoint)
+	}
+	e := newEnv(t)
+	good := etcdSource("tls", server.Endpoint)
+	good.Etcd.TLSConfig = commoncfg.TLSConfig{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}
+	noClientCert := etcdSource("no-client-cert", server.Endpoint)
+	noClientCert.Etcd.TLSConfig = commoncfg.TLSConfig{CAFile: certs.CA}
+	if err := e.apply(good, noClientCert); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "TLS source synced", 20*time.Second, func() bool { return e.snapshot("tls").Synced })
+	registrytest.WaitFor(t, "alarm for the source without a client certificate", 20*time.Second, func() bool {
+		active, detail := e.alarmActive()
+		return active && strings.Contains(detail, "no-client-cert")
+	})
+	if _, detail := e.alarmActive(); strings.Contains(detail, "etcd source tls ") {
+		t.Errorf("the working TLS source is reported down: %s", detail)
+	}
+}
+
+func TestWrongCredentials(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir()})
+	c := client(t, server.Endpoint)
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { _, err := c.UserAdd(ctx, "root", "root-pw"); return err },
+		func() error { _, err := c.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := c.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	passwordFile := filepath.Join(dir, "password")
+	if err := os.WriteFile(passwordFile, []byte("wrong-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	src := etcdSource("auth", server.Endpoint)
+	src.Etcd.Username, src.Etcd.PasswordFile = "root", passwordFile
+	if err := e.apply(src); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "alarm for wrong credentials", 20*time.Second, func() bool {
+		active, _ := e.alarmActive()
+		return active
+	})
+	if _, detail := e.alarmActive(); !strings.Contains(detail, "authentication failed") || strings.Contains(detail, "wrong-pw") {
+		t.Errorf("detail %q: want a clear authentication error without the password", detail)
+	}
+	// A changed password file is picked up by a reload.
+	if err := os.WriteFile(passwordFile, []byte("root-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.apply(src); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "synced with the right password", 20*time.Second, func() bool { return e.snapshot("auth").Synced })
+	registrytest.WaitFor(t, "alarm cleared", 10*time.Second, func() bool { active, _ := e.alarmActive(); return !active })
+}
+
+func TestApplyConfig(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir()})
+	e := newEnv(t)
+	if err := e.apply(etcdSource("a", server.Endpoint), etcdSource("dead", "http://127.0.0.1:1")); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "a synced", 10*time.Second, func() bool { return e.snapshot("a").Synced })
+	registrytest.WaitFor(t, "dead reported", 20*time.Second, func() bool { active, _ := e.alarmActive(); return active })
+	if e.manager.Ready() {
+		t.Error("ready although a source never synced")
+	}
+	syncsBefore := e.snapshot("a").Syncs["success"]
+
+	// A configuration that cannot be built changes nothing.
+	bad := etcdSource("b", server.Endpoint)
+	bad.Etcd.PasswordFile = "/nonexistent/password"
+	if err := e.apply(etcdSource("a", server.Endpoint), bad); err == nil || !strings.Contains(err.Error(), "sources[1] (b)") {
+		t.Fatalf("bad source: %v", err)
+	}
+	if names := sourceNames(e.manager); names != "[a dead]" {
+		t.Fatalf("sources after a failed apply: %s", names)
+	}
+
+	// Removing the dead source clears the alarm; the unchanged one keeps
+	// running without a new sync.
+	if err := e.apply(etcdSource("a", server.Endpoint)); err != nil {
+		t.Fatal(err)
+	}
+	if active, detail := e.alarmActive(); active {
+		t.Errorf("alarm still active after the dead source was removed: %s", detail)
+	}
+	if got := e.snapshot("a").Syncs["success"]; got != syncsBefore {
+		t.Errorf("unchanged source was restarted (%d syncs, had %d)", got, syncsBefore)
+	}
+	if !e.manager.Ready() {
+		t.Error("not ready with every source synced")
+	}
+
+	// A changed source restarts.
+	changed := etcdSource("a", server.Endpoint)
+	changed.Etcd.RequestTimeout = model.Duration(6 * time.Second)
+	if err := e.apply(changed); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "restarted source synced", 10*time.Second, func() bool {
+		s := e.snapshot("a")
+		return s.Synced && s.Syncs["success"] == 1
+	})
+	dump := e.manager.Dump().(Dump)
+	if len(dump.Sources) != 1 || dump.Sources[0].Source != "a" {
+		t.Errorf("dump: %+v", dump)
+	}
+}
+
+func sourceNames(m *Manager) string {
+	var names []string
+	for _, s := range m.Snapshots() {
+		names = append(names, s.Source)
+	}
+	return fmt.Sprint(names)
+}
