@@ -15,7 +15,11 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
 )
 
 // exporterUnderTest is the whole exporter running in-process on a loopback
@@ -318,5 +322,53 @@ func TestRunExitCodes(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s%s", tt.contains, stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+func TestExporterWithEtcdSource(t *testing.T) {
+	server, err := embedetcd.Start(embedetcd.Options{Dir: t.TempDir(), Quiet: true, NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := registrytest.NewWorld(t, c, 21)
+	for i := 0; i < 60; i++ {
+		w.RandomOp()
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: main\n    etcd:\n      endpoints: [%s]\n", server.Endpoint))
+	e := startExporter(t, "--config.file", cfgFile)
+	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
+
+	want, _ := registrytest.CountFromEtcd(t, c)
+	_, metrics := e.get("/metrics", nil)
+	var wantInstances int64
+	for g, n := range want.Instances {
+		wantInstances += n
+		line := fmt.Sprintf(`servicecomb_registry_instances{domain=%q,project=%q,source="main",status=%q} %d`, g.Domain, g.Project, g.Status, n)
+		if !strings.Contains(metrics, line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
+	if wantInstances == 0 {
+		t.Fatal("the test registry has no instances")
+	}
+	for _, line := range []string{
+		fmt.Sprintf(`servicecomb_registry_domains{source="main"} %d`, len(want.Domains)),
+		`servicecomb_registry_source_up{source="main"} 1`,
+		`servicecomb_registry_syncs_total{result="success",source="main"} 1`,
+	} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
+	status, dump := e.get("/v4/default/admin/dump?options=cache", nil)
+	if status != 200 || !strings.Contains(dump, `"sources":[{"source":"main","type":"etcd","up":true,"synced":true`) {
+		t.Errorf("dump: %d %.300s", status, dump)
 	}
 }
