@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build test test-short lint run bench bench-notify help
+.PHONY: all build test test-short lint run bench bench-notify bench-registry help
 
 all: lint test build
 
@@ -25,7 +25,7 @@ help:
 	@echo "test         every test with the race detector (installs what the tests need)"
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the exporter (RUN_ARGS passes flags)"
-	@echo "bench        every benchmark; bench-notify for the notify bus alone"
+	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
@@ -44,7 +44,14 @@ lint:
 run: build
 	./$(BINARY) $(RUN_ARGS)
 
-bench: bench-notify
+bench: bench-notify bench-registry
+
+# Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
+# 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
+# memory); BENCH_REGISTRY_INSTANCES=100000 for a quick run.
+BENCH_REGISTRY_INSTANCES ?= 100000,1000000
+bench-registry:
+	BENCH_REGISTRY_INSTANCES=$(BENCH_REGISTRY_INSTANCES) $(GO) test -run '^$$' -bench 'Registry' -benchtime 3x -timeout 60m ./source/etcd
 
 bench-notify:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) ./notify

@@ -29,37 +29,50 @@ type Service struct {
 	FrameworkVersion string
 }
 
-type serviceDoc struct {
-	AppID     string `json:"appId"`
-	Framework *struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-	} `json:"framework"`
-}
-
-// DecodeService decodes a MicroService document.
+// DecodeService decodes a MicroService document: a JSON object whose
+// appId and framework (an object with name and version) are read.
 func DecodeService(value []byte) (Service, error) {
 	if err := checkValue(value); err != nil {
 		return Service{}, err
 	}
-	var doc serviceDoc
-	if err := json.Unmarshal(value, &doc); err != nil {
+	var appID, name, version []byte
+	err := eachField(value, func(key, raw []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "appId"):
+			appID, err = stringValue(raw)
+		case keyIs(key, "framework"):
+			name, version = nil, nil // a later duplicate replaces an earlier one
+			if raw[0] == 'n' {
+				return nil
+			}
+			if raw[0] != '{' {
+				return fmt.Errorf("framework: %w", errWrongType)
+			}
+			err = eachField(raw, func(key, raw []byte) error {
+				var err error
+				switch {
+				case keyIs(key, "name"):
+					name, err = stringValue(raw)
+				case keyIs(key, "version"):
+					version, err = stringValue(raw)
+				}
+				return err
+			})
+		}
+		return err
+	})
+	if err != nil {
 		return Service{}, fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
-	s := Service{AppID: doc.AppID, Framework: Unknown, FrameworkVersion: Unknown}
-	if doc.Framework != nil {
-		if doc.Framework.Name != "" {
-			s.Framework = doc.Framework.Name
-		}
-		if doc.Framework.Version != "" {
-			s.FrameworkVersion = doc.Framework.Version
-		}
+	s := Service{AppID: string(appID), Framework: Unknown, FrameworkVersion: Unknown}
+	if len(name) > 0 {
+		s.Framework = string(name)
+	}
+	if len(version) > 0 {
+		s.FrameworkVersion = string(version)
 	}
 	return s, nil
-}
-
-type instanceDoc struct {
-	Status string `json:"status"`
 }
 
 // DecodeInstance decodes an Instance document and returns its status, one
@@ -69,18 +82,26 @@ func DecodeInstance(value []byte) (string, error) {
 	if err := checkValue(value); err != nil {
 		return "", err
 	}
-	var doc instanceDoc
-	if err := json.Unmarshal(value, &doc); err != nil {
+	var status []byte
+	err := eachField(value, func(key, raw []byte) error {
+		if !keyIs(key, "status") {
+			return nil
+		}
+		var err error
+		status, err = stringValue(raw)
+		return err
+	})
+	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
 	// Return the package's own string, so that counts never retain a
 	// decoded value (and with it, no per-instance memory).
 	for _, s := range InstanceStatuses {
-		if s == doc.Status {
+		if s == string(status) {
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("%w: unknown instance status %q", ErrBadValue, truncate(doc.Status, 32))
+	return "", fmt.Errorf("%w: unknown instance status %q", ErrBadValue, truncate(string(status), 32))
 }
 
 func checkValue(value []byte) error {
@@ -91,6 +112,8 @@ func checkValue(value []byte) error {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadValue, len(value), MaxValueSize)
 	case !utf8.Valid(value):
 		return fmt.Errorf("%w: invalid UTF-8", ErrBadValue)
+	case !json.Valid(value):
+		return fmt.Errorf("%w: malformed JSON", ErrBadValue)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
+	"slices"
 	"testing"
 )
 
@@ -65,6 +68,76 @@ func FuzzApply(f *testing.F) {
 		}
 		if len(c.Instances) != 1 || c.Instances[InstanceGroup{"d", "p", "UP"}] != 1 {
 			t.Fatalf("instances %v, want exactly the well-formed one", c.Instances)
+		}
+	})
+}
+
+// referenceService and referenceInstance decode with json.Unmarshal, the
+// obvious implementation that DecodeService and DecodeInstance must match.
+func referenceService(value []byte) (Service, bool) {
+	if checkValue(value) != nil || !isObject(value) {
+		return Service{}, false
+	}
+	var doc struct {
+		AppID     string `json:"appId"`
+		Framework *struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		} `json:"framework"`
+	}
+	if json.Unmarshal(value, &doc) != nil {
+		return Service{}, false
+	}
+	s := Service{AppID: doc.AppID, Framework: Unknown, FrameworkVersion: Unknown}
+	if doc.Framework != nil {
+		if doc.Framework.Name != "" {
+			s.Framework = doc.Framework.Name
+		}
+		if doc.Framework.Version != "" {
+			s.FrameworkVersion = doc.Framework.Version
+		}
+	}
+	return s, true
+}
+
+func referenceInstance(value []byte) (string, bool) {
+	if checkValue(value) != nil || !isObject(value) {
+		return "", false
+	}
+	var doc struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(value, &doc) != nil || !slices.Contains(InstanceStatuses, doc.Status) {
+		return "", false
+	}
+	return doc.Status, true
+}
+
+func isObject(value []byte) bool {
+	trimmed := bytes.TrimLeft(value, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{'
+}
+
+func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"status":"UP"}`, `{"Status":"DOWN"}`, `{"status":"UP","status":"DOWN"}`, `{"status":5,"status":"UP"}`,
+		`{"st\u0061tus":"U\u0050"}`, `{"status":null}`, ` {"a":[1,{"status":"x"}],"status":"TESTING"} `,
+		`{"appId":"default","framework":{"name":"go-chassis","version":"2.7.0"}}`, `{"framework":"x"}`,
+		`{"framework":{"name":null},"FRAMEWORK":{"version":"1"}}`, `null`, `[]`, `{"appId":{}}`, `{"framework":[]}`,
+		"{\"status\":\"UP\"}\n", `{"ſtatus":"UP"}`, `{"\u212aey":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		gotSvc, err := DecodeService(value)
+		wantSvc, ok := referenceService(value)
+		if (err == nil) != ok || gotSvc != wantSvc {
+			t.Fatalf("DecodeService(%q) = %+v, %v; encoding/json gives %+v, ok %v", value, gotSvc, err, wantSvc, ok)
+		}
+		gotStatus, err := DecodeInstance(value)
+		wantStatus, ok := referenceInstance(value)
+		if (err == nil) != ok || gotStatus != wantStatus {
+			t.Fatalf("DecodeInstance(%q) = %q, %v; encoding/json gives %q, ok %v", value, gotStatus, err, wantStatus, ok)
 		}
 	})
 }

@@ -95,6 +95,9 @@ type State struct {
 	excludeGlobal bool
 	onError       DecodeErrorFunc
 	counts        Counts
+	// names interns domain and project names, so that counting a key
+	// allocates nothing once its domain and project have been seen.
+	names map[string]string
 	// global holds the ids of Service Center's global services in
 	// default/default, so that their instances are left out too. Ids stay
 	// after the service is deleted, since its instances' deletes may
@@ -110,7 +113,7 @@ func NewState(layout Layout, excludeGlobal bool, onError DecodeErrorFunc) *State
 		onError = func(Kind, []byte, error) {}
 	}
 	return &State{layout: layout, excludeGlobal: excludeGlobal, onError: onError,
-		counts: NewCounts(), global: map[string]struct{}{}}
+		counts: NewCounts(), global: map[string]struct{}{}, names: map[string]string{}}
 }
 
 // Counts returns a copy of the current counts.
@@ -119,34 +122,44 @@ func (s *State) Counts() Counts { return s.counts.Clone() }
 // Apply applies one event. Bad keys and values are reported and skipped;
 // the error is only ever ErrInconsistent.
 func (s *State) Apply(e Event) (Kind, error) {
-	key, err := s.layout.Parse(e.Key)
+	raw, err := s.layout.parseRaw(e.Key)
 	if err != nil {
-		s.onError(key.Kind, e.Key, err)
-		return key.Kind, nil
+		s.onError(raw.kind, e.Key, err)
+		return raw.kind, nil
 	}
-	switch key.Kind {
+	switch raw.kind {
 	case KindDomain:
 		if e.Type == Put {
-			s.counts.Domains[key.Domain] = struct{}{}
+			s.counts.Domains[s.intern(raw.parts[0])] = struct{}{}
 		} else {
-			delete(s.counts.Domains, key.Domain)
+			delete(s.counts.Domains, string(raw.parts[0]))
 		}
 	case KindProject:
-		dp := DomainProject{key.Domain, key.Project}
+		dp := DomainProject{s.intern(raw.parts[0]), s.intern(raw.parts[1])}
 		if e.Type == Put {
 			s.counts.Projects[dp] = struct{}{}
 		} else {
 			delete(s.counts.Projects, dp)
 		}
 	case KindService:
-		return key.Kind, s.applyService(key, e)
+		return raw.kind, s.applyService(raw, e)
 	case KindInstance:
-		return key.Kind, s.applyInstance(key, e)
+		return raw.kind, s.applyInstance(raw, e)
 	}
-	return key.Kind, nil
+	return raw.kind, nil
 }
 
-func (s *State) applyService(key Key, e Event) error {
+// intern returns b as a string, allocating only the first time it is seen.
+func (s *State) intern(b []byte) string {
+	if name, ok := s.names[string(b)]; ok {
+		return name
+	}
+	name := string(b)
+	s.names[name] = name
+	return name
+}
+
+func (s *State) applyService(key rawKey, e Event) error {
 	if e.Type == Delete && !e.HasPrev {
 		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, e.Key)
 	}
@@ -164,7 +177,7 @@ func (s *State) applyService(key Key, e Event) error {
 			return nil
 		}
 		if s.isGlobalService(key, svc) {
-			s.global[key.ServiceID] = struct{}{}
+			s.global[string(key.parts[2])] = struct{}{}
 			return nil
 		}
 		return s.addService(key, svc, 1)
@@ -172,7 +185,7 @@ func (s *State) applyService(key Key, e Event) error {
 	return nil
 }
 
-func (s *State) applyInstance(key Key, e Event) error {
+func (s *State) applyInstance(key rawKey, e Event) error {
 	if e.Type == Delete && !e.HasPrev {
 		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, e.Key)
 	}
@@ -197,25 +210,30 @@ func (s *State) applyInstance(key Key, e Event) error {
 	return nil
 }
 
-func (s *State) isGlobalService(key Key, svc Service) bool {
-	return s.excludeGlobal && key.Domain == "default" && key.Project == "default" && svc.AppID == "default"
+func isDefaultProject(key rawKey) bool {
+	return string(key.parts[0]) == "default" && string(key.parts[1]) == "default"
 }
 
-func (s *State) isGlobalInstance(key Key) bool {
-	if !s.excludeGlobal || key.Domain != "default" || key.Project != "default" {
+func (s *State) isGlobalService(key rawKey, svc Service) bool {
+	return s.excludeGlobal && isDefaultProject(key) && svc.AppID == "default"
+}
+
+func (s *State) isGlobalInstance(key rawKey) bool {
+	if !s.excludeGlobal || !isDefaultProject(key) {
 		return false
 	}
-	_, ok := s.global[key.ServiceID]
+	_, ok := s.global[string(key.parts[2])]
 	return ok
 }
 
-func (s *State) addService(key Key, svc Service, delta int64) error {
-	g := ServiceGroup{Domain: key.Domain, Project: key.Project, Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion}
+func (s *State) addService(key rawKey, svc Service, delta int64) error {
+	g := ServiceGroup{Domain: s.intern(key.parts[0]), Project: s.intern(key.parts[1]),
+		Framework: s.intern([]byte(svc.Framework)), FrameworkVersion: s.intern([]byte(svc.FrameworkVersion))}
 	return add(s.counts.Services, g, delta)
 }
 
-func (s *State) addInstance(key Key, status string, delta int64) error {
-	return add(s.counts.Instances, InstanceGroup{Domain: key.Domain, Project: key.Project, Status: status}, delta)
+func (s *State) addInstance(key rawKey, status string, delta int64) error {
+	return add(s.counts.Instances, InstanceGroup{Domain: s.intern(key.parts[0]), Project: s.intern(key.parts[1]), Status: status}, delta)
 }
 
 func add[K comparable](m map[K]int64, k K, delta int64) error {

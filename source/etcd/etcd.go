@@ -19,6 +19,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	commoncfg "github.com/prometheus/common/config"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -73,8 +74,10 @@ type Source struct {
 	clientCfg clientv3.Config
 	endpoints string // for messages
 
-	// afterList, when set by a test, runs between the list and the watch.
-	afterList func(revision int64)
+	// Test hooks: afterList runs between the list and the watch,
+	// afterApply after each watch response is applied.
+	afterList  func(revision int64)
+	afterApply func(revision int64)
 
 	decodeErrors  [registry.NumKinds]atomic.Uint64 // by registry.Kind
 	lastDecodeLog map[registry.Kind]time.Time      // Run goroutine only
@@ -339,6 +342,9 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 			if err := s.apply(resp.Events, resp.Header.Revision); err != nil {
 				return true, errResync{err}
 			}
+			if s.afterApply != nil {
+				s.afterApply(resp.Header.Revision)
+			}
 		}
 	}
 }
@@ -374,10 +380,58 @@ func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed 
 }
 
 // list reads every counted prefix in pages at the revision of the first
-// page, into a fresh state.
+// page, into a fresh state. The next page is fetched while the current one
+// is decoded, so that a sync costs little more than the read itself.
 func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
 	state := registry.NewState(s.layout, s.opts.ExcludeGlobal, s.decodeError)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
 	var rev int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(pages)
+		s.fetchPages(ctx, client, pages)
+	}()
+	defer wg.Wait()
+	defer cancel() // stops the fetcher before waiting for it on early return
+	for p := range pages {
+		if p.err != nil {
+			return nil, 0, p.err
+		}
+		rev = p.revision
+		for _, kv := range p.kvs {
+			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	return state, rev, nil
+}
+
+type page struct {
+	kvs      []*mvccpb.KeyValue
+	revision int64
+	err      error
+}
+
+// fetchPages sends every page of every counted prefix, in ListOrder, all at
+// the revision of the first page; an error ends the stream.
+func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, out chan<- page) {
+	var rev int64
+	send := func(p page) bool {
+		select {
+		case out <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for _, kind := range registry.ListOrder {
 		prefix := s.layout.Prefix(kind)
 		end := clientv3.GetPrefixRangeEnd(prefix)
@@ -391,15 +445,14 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 			resp, err := client.Get(reqCtx, key, opts...)
 			cancel()
 			if err != nil {
-				return nil, 0, err
+				send(page{err: err})
+				return
 			}
 			if rev == 0 {
 				rev = resp.Header.Revision
 			}
-			for _, kv := range resp.Kvs {
-				if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
-					return nil, 0, err
-				}
+			if !send(page{kvs: resp.Kvs, revision: rev}) {
+				return
 			}
 			if !resp.More || len(resp.Kvs) == 0 {
 				break
@@ -407,7 +460,6 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
 	}
-	return state, rev, nil
 }
 
 // apply applies one watch response under the lock, so that a scrape sees
