@@ -19,7 +19,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	commoncfg "github.com/prometheus/common/config"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -33,11 +32,14 @@ const Type = "etcd"
 
 // Defaults for Options fields left zero.
 const (
-	DefaultPageSize      = 2000
-	DefaultProbeInterval = time.Second
-	DefaultProbeTimeout  = 2 * time.Second
-	DefaultMinBackoff    = 250 * time.Millisecond
-	DefaultMaxBackoff    = 30 * time.Second
+	DefaultPageSize = 2000
+	// DefaultServicesPerRange: a listing range covers the instances of
+	// this many services (see lister).
+	DefaultServicesPerRange = 64
+	DefaultProbeInterval    = time.Second
+	DefaultProbeTimeout     = 2 * time.Second
+	DefaultMinBackoff       = 250 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
 )
 
 // decodeErrorLogInterval rate-limits the logging of bad registry data per
@@ -60,11 +62,12 @@ type Options struct {
 	Status        StatusReporter
 
 	// Tuning, mostly for tests; zero means the default.
-	PageSize      int
-	ProbeInterval time.Duration
-	ProbeTimeout  time.Duration
-	MinBackoff    time.Duration
-	MaxBackoff    time.Duration
+	PageSize         int
+	ServicesPerRange int
+	ProbeInterval    time.Duration
+	ProbeTimeout     time.Duration
+	MinBackoff       time.Duration
+	MaxBackoff       time.Duration
 }
 
 // Source watches one etcd. Create it with New and run it with Run.
@@ -103,6 +106,7 @@ func New(o Options) (*Source, error) {
 		o.Status = nopStatus{}
 	}
 	setDefault(&o.PageSize, DefaultPageSize)
+	setDefault(&o.ServicesPerRange, DefaultServicesPerRange)
 	setDefault(&o.ProbeInterval, DefaultProbeInterval)
 	setDefault(&o.ProbeTimeout, DefaultProbeTimeout)
 	setDefault(&o.MinBackoff, DefaultMinBackoff)
@@ -375,89 +379,6 @@ func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed 
 				}
 				return
 			}
-		}
-	}
-}
-
-// list reads every counted prefix in pages at the revision of the first
-// page, into a fresh state. The next page is fetched while the current one
-// is decoded, so that a sync costs little more than the read itself.
-func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
-	state := registry.NewState(s.layout, s.opts.ExcludeGlobal, s.decodeError)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan page, 1)
-	var rev int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(pages)
-		s.fetchPages(ctx, client, pages)
-	}()
-	defer wg.Wait()
-	defer cancel() // stops the fetcher before waiting for it on early return
-	for p := range pages {
-		if p.err != nil {
-			return nil, 0, p.err
-		}
-		rev = p.revision
-		for _, kv := range p.kvs {
-			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
-				return nil, 0, err
-			}
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, 0, ctx.Err()
-	}
-	return state, rev, nil
-}
-
-type page struct {
-	kvs      []*mvccpb.KeyValue
-	revision int64
-	err      error
-}
-
-// fetchPages sends every page of every counted prefix, in ListOrder, all at
-// the revision of the first page; an error ends the stream.
-func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, out chan<- page) {
-	var rev int64
-	send := func(p page) bool {
-		select {
-		case out <- p:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for _, kind := range registry.ListOrder {
-		prefix := s.layout.Prefix(kind)
-		end := clientv3.GetPrefixRangeEnd(prefix)
-		key := prefix
-		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(s.opts.PageSize))}
-			if rev != 0 {
-				opts = append(opts, clientv3.WithRev(rev))
-			}
-			reqCtx, cancel := context.WithTimeout(ctx, time.Duration(s.opts.Config.RequestTimeout))
-			resp, err := client.Get(reqCtx, key, opts...)
-			cancel()
-			if err != nil {
-				send(page{err: err})
-				return
-			}
-			if rev == 0 {
-				rev = resp.Header.Revision
-			}
-			if !send(page{kvs: resp.Kvs, revision: rev}) {
-				return
-			}
-			if !resp.More || len(resp.Kvs) == 0 {
-				break
-			}
-			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
 	}
 }

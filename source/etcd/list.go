@@ -1,0 +1,171 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// list reads every counted prefix in pages at the revision of the first
+// page, into a fresh state. The next page is fetched while the current one
+// is decoded, so that a sync costs little more than the read itself.
+func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
+	state := registry.NewState(s.layout, s.opts.ExcludeGlobal, s.decodeError)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(pages)
+		l := lister{s: s, client: client, out: pages}
+		l.fetchAll(ctx)
+	}()
+	defer wg.Wait()
+	defer cancel() // stops the fetcher before waiting for it on early return
+	var rev int64
+	for p := range pages {
+		if p.err != nil {
+			return nil, 0, p.err
+		}
+		rev = p.revision
+		for _, kv := range p.kvs {
+			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	return state, rev, nil
+}
+
+type page struct {
+	kvs      []*mvccpb.KeyValue
+	revision int64
+	err      error
+}
+
+// lister fetches the pages of one list.
+//
+// etcd counts every key from a page's start to its range end to answer a
+// limited range request, so paging through one prefix of a million keys
+// costs time quadratic in its size (a minute at a million instances). The
+// lister therefore cuts the services and instances prefixes into ranges at
+// split points it learns on the way (projects from the project keys, every
+// ServicesPerRange-th service from the service keys) and pages through each
+// range: every key is still read exactly once, since the ranges are
+// contiguous and cover the whole prefix, but each page only counts the keys
+// left in its own range.
+type lister struct {
+	s      *Source
+	client *clientv3.Client
+	out    chan<- page
+	rev    int64
+
+	projects []string            // "domain/project/", from the project keys
+	services map[string][]string // "domain/project/" → service ids
+}
+
+func (l *lister) fetchAll(ctx context.Context) {
+	l.services = map[string][]string{}
+	for _, kind := range registry.ListOrder {
+		prefix := l.s.layout.Prefix(kind)
+		points := l.splitPoints(kind)
+		bounds := append(append([]string{prefix}, points...), clientv3.GetPrefixRangeEnd(prefix))
+		for i := 0; i+1 < len(bounds); i++ {
+			if !l.fetchRange(ctx, kind, bounds[i], bounds[i+1]) {
+				return
+			}
+		}
+	}
+}
+
+// splitPoints returns the sorted keys at which kind's prefix is cut.
+func (l *lister) splitPoints(kind registry.Kind) []string {
+	var points []string
+	switch kind {
+	case registry.KindService:
+		for _, dp := range l.projects {
+			points = append(points, l.s.layout.Prefix(kind)+dp)
+		}
+	case registry.KindInstance:
+		for _, dp := range l.projects {
+			points = append(points, l.s.layout.Prefix(kind)+dp)
+			ids := l.services[dp]
+			slices.Sort(ids)
+			for i := l.s.opts.ServicesPerRange; i < len(ids); i += l.s.opts.ServicesPerRange {
+				points = append(points, l.s.layout.Prefix(kind)+dp+ids[i]+"/")
+			}
+		}
+	}
+	slices.Sort(points)
+	return slices.Compact(points)
+}
+
+// fetchRange sends the pages of [start, end); false means stop.
+func (l *lister) fetchRange(ctx context.Context, kind registry.Kind, start, end string) bool {
+	key := start
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(l.s.opts.PageSize))}
+		if l.rev != 0 {
+			opts = append(opts, clientv3.WithRev(l.rev))
+		}
+		reqCtx, cancel := context.WithTimeout(ctx, time.Duration(l.s.opts.Config.RequestTimeout))
+		resp, err := l.client.Get(reqCtx, key, opts...)
+		cancel()
+		if err != nil {
+			l.send(ctx, page{err: err})
+			return false
+		}
+		if l.rev == 0 {
+			l.rev = resp.Header.Revision
+		}
+		l.learn(kind, resp.Kvs)
+		if len(resp.Kvs) > 0 && !l.send(ctx, page{kvs: resp.Kvs, revision: l.rev}) {
+			return false
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return true
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// learn records the split points that project and service keys give.
+func (l *lister) learn(kind registry.Kind, kvs []*mvccpb.KeyValue) {
+	if kind != registry.KindProject && kind != registry.KindService {
+		return
+	}
+	prefix := []byte(l.s.layout.Prefix(kind))
+	for _, kv := range kvs {
+		rest := string(bytes.TrimPrefix(kv.Key, prefix))
+		parts := strings.Split(rest, "/")
+		switch {
+		case kind == registry.KindProject && len(parts) == 2 && parts[0] != "" && parts[1] != "":
+			l.projects = append(l.projects, rest+"/")
+		case kind == registry.KindService && len(parts) == 3 && parts[2] != "":
+			dp := parts[0] + "/" + parts[1] + "/"
+			l.services[dp] = append(l.services[dp], parts[2])
+		}
+	}
+}
+
+func (l *lister) send(ctx context.Context, p page) bool {
+	select {
+	case l.out <- p:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
