@@ -16,19 +16,22 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build test test-short lint run bench bench-notify bench-registry help
+.PHONY: all build build-simulator test test-short lint run bench bench-notify bench-registry help
 
 all: lint test build
 
 help:
-	@echo "build        build ./$(BINARY) with version information"
+	@echo "build        build ./$(BINARY) with version information (build-simulator: ./servicecomb_simulator)"
 	@echo "test         every test with the race detector (installs what the tests need)"
 	@echo "lint         gofmt and go vet"
-	@echo "run          run the exporter (RUN_ARGS passes flags)"
+	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
+
+build-simulator:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o servicecomb_simulator ./cmd/simulator
 
 test:
 	$(GO) test -race -count=1 -timeout 8m ./...
@@ -41,8 +44,9 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-run: build
-	./$(BINARY) $(RUN_ARGS)
+# The simulator on an embedded etcd and the exporter reading it.
+run: build build-simulator
+	./scripts/run-demo.sh $(RUN_ARGS)
 
 bench: bench-notify bench-registry
 

@@ -22,6 +22,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
@@ -135,6 +137,12 @@ func New(o Options) (*Source, error) {
 			Password:    password,
 			TLS:         tlsCfg,
 			Logger:      zap.NewNop(), // failures reach our log through the returned errors
+			// gRPC's own reconnect backoff grows to two minutes; after an
+			// outage the source should be back within seconds.
+			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+				MinConnectTimeout: max(time.Duration(o.Config.DialTimeout), time.Second),
+			})},
 		},
 		endpoints:     strings.Join(o.Config.Endpoints, ","),
 		lastDecodeLog: map[registry.Kind]time.Time{},

@@ -263,3 +263,24 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func tlsConfigWithCA(caFile string) commoncfg.TLSConfig {
 	return commoncfg.TLSConfig{CAFile: caFile}
 }
+
+// TestEmptyRegistryWatchStartsAtCurrentRevision: an empty registry at a
+// later revision must not make the watch replay history (which would count
+// the keys created and deleted before the list).
+func TestEmptyRegistryWatchStartsAtCurrentRevision(t *testing.T) {
+	server := startEtcd(t, embedetcd.Options{})
+	c := newClient(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 9)
+	w.Put(prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`)
+	w.Del(prefix + "/inst/files/d/p/s/i")
+	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
+	registrytest.WaitFor(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
+	if rev := s.Snapshot().Revision; rev < 3 {
+		t.Fatalf("listed an empty registry at revision %d, want etcd's current revision (3)", rev)
+	}
+	w.Put(prefix+"/inst/files/d/p/s/i2", `{"status":"UP"}`)
+	assertCaughtUp(t, s, c, "after a put into an empty registry")
+	if got := s.Snapshot().WatchEvents[registry.WatchEvent{Kind: "instance", Type: "PUT"}]; got != 1 {
+		t.Errorf("%d instance PUTs applied from the watch, want 1 (no replay of history)", got)
+	}
+}

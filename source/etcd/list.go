@@ -132,7 +132,9 @@ func (l *lister) fetchRange(ctx context.Context, kind registry.Kind, start, end 
 			l.rev = resp.Header.Revision
 		}
 		l.learn(kind, resp.Kvs)
-		if len(resp.Kvs) > 0 && !l.send(ctx, page{kvs: resp.Kvs, revision: l.rev}) {
+		// Empty pages are sent too: they carry the revision, which an
+		// empty registry must still report so that the watch starts there.
+		if !l.send(ctx, page{kvs: resp.Kvs, revision: l.rev}) {
 			return false
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
