@@ -351,11 +351,12 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 				}
 				return true, errResync{fmt.Errorf("watch: %w", err)}
 			}
-			if err := s.apply(resp.Events, resp.Header.Revision); err != nil {
+			applied, err := s.apply(resp.Events)
+			if err != nil {
 				return true, errResync{err}
 			}
-			if s.afterApply != nil {
-				s.afterApply(resp.Header.Revision)
+			if s.afterApply != nil && applied != 0 {
+				s.afterApply(applied)
 			}
 		}
 	}
@@ -392,11 +393,12 @@ func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed 
 }
 
 // apply applies one watch response under the lock, so that a scrape sees
-// either none or all of it.
-func (s *Source) apply(events []*clientv3.Event, revision int64) error {
+// either none or all of it. It returns the revision of the last event: a response's header carries
+// etcd's current revision, which is ahead of the events while the watch
+// replays a backlog.
+func (s *Source) apply(events []*clientv3.Event) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.snap.Revision = revision
 	for _, ev := range events {
 		e := registry.Event{Key: ev.Kv.Key, Value: ev.Kv.Value}
 		if ev.Type == clientv3.EventTypeDelete {
@@ -408,10 +410,11 @@ func (s *Source) apply(events []*clientv3.Event, revision int64) error {
 		kind, err := s.state.Apply(e)
 		s.snap.WatchEvents[registry.WatchEvent{Kind: kind.String(), Type: e.Type.String()}]++
 		if err != nil {
-			return err
+			return 0, err
 		}
+		s.snap.Revision = ev.Kv.ModRevision
 	}
-	return nil
+	return s.snap.Revision, nil
 }
 
 // decodeError counts bad registry data and logs it now and then. It runs on
