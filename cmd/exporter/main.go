@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -25,12 +26,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/collector"
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/forwarder"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/source"
 	"github.com/servicecomb/servicecomb_exporter/web"
@@ -145,6 +148,10 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	}
 	health := alarm.NewHealthChecker(center)
 	sources := source.NewManager(log.With(logger, "component", "source"), center)
+	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center, EventType: alarmType})
+	if err := bus.Subscribe(alerts.Subscriber()); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -156,11 +163,19 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		collector.NewNotifyCollector(bus),
 		collector.NewRegistryCollector(sources),
 	)
+	reg.MustRegister(alerts.Collectors()...)
 
 	cfg := newConfigHolder(log.With(logger, "component", "config"), f.configFile, func(c *config.Config) error {
-		// Sources first: they are the part that can fail, and a failure
-		// must leave everything as it was.
+		// Every part that can refuse the configuration is asked before any
+		// part applies it, so that a failure leaves everything as it was.
+		c = withExternalURL(c, f.listenAddresses)
+		if err := alerts.Check(c); err != nil {
+			return err
+		}
 		if err := sources.ApplyConfig(c); err != nil {
+			return err
+		}
+		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
 		return center.SetAutoClear(alarm.InternalError, time.Duration(c.Alarms.InternalErrorAutoClear))
@@ -214,6 +229,10 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	{
 		sourcesCtx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return sources.Run(sourcesCtx) }, func(error) { cancel() })
+	}
+	{
+		alertsCtx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return alerts.Run(alertsCtx) }, func(error) { cancel() })
 	}
 	{
 		server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -274,4 +293,28 @@ type promhttpLogger struct{ logger log.Logger }
 
 func (l promhttpLogger) Println(v ...any) {
 	level.Error(l.logger).Log("msg", fmt.Sprint(v...))
+}
+
+// withExternalURL returns c with global.external_url filled in when it is
+// not configured: http://<hostname>:<port of the first listen address>/,
+// so that alerts link back to the exporter.
+func withExternalURL(c *config.Config, listenAddresses []string) *config.Config {
+	if c.Global.ExternalURL != nil || len(listenAddresses) == 0 {
+		return c
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return c
+	}
+	_, port, err := net.SplitHostPort(listenAddresses[0])
+	if err != nil {
+		return c
+	}
+	u, err := url.Parse("http://" + net.JoinHostPort(host, port) + "/")
+	if err != nil {
+		return c
+	}
+	copied := *c
+	copied.Global.ExternalURL = &commoncfg.URL{URL: u}
+	return &copied
 }

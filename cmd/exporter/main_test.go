@@ -164,7 +164,8 @@ func TestExporterWithoutConfigServesEveryEndpoint(t *testing.T) {
 	for _, want := range []string{
 		"servicecomb_healthy 1",
 		`servicecomb_notify_queue_capacity{type="ALARM"} 1000`,
-		`servicecomb_notify_subscribers{type="ALARM"} 1`,
+		`servicecomb_notify_subscribers{type="ALARM"} 2`, // the log and the forwarder
+		"servicecomb_alertmanager_alertmanagers 0",
 		"servicecomb_exporter_config_last_reload_successful 1",
 		"go_goroutines", "process_cpu_seconds_total",
 	} {

@@ -1,0 +1,385 @@
+// Package forwarder sends every alarm transition to every configured
+// Alertmanager through its API v2, with the delivery guarantees Prometheus
+// gives its own alerts: active alarms are re-sent every resend interval with
+// an end time four intervals ahead, cleared ones are re-sent as resolved for
+// a retention period, so that an Alertmanager that was down or restarted
+// ends up with the right state. Each Alertmanager has its own queue and send
+// loop.
+package forwarder
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/client_golang/prometheus"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/notify"
+)
+
+// DefaultFlushTimeout bounds how long shutdown waits for the queues.
+const DefaultFlushTimeout = 5 * time.Second
+
+// AlarmSource is what the forwarder reads besides the bus: alarm.Center.
+// The list is re-read at every resend, so that a transition the bus had
+// to drop is still forwarded.
+type AlarmSource interface {
+	Definitions
+	List() []alarm.Alarm
+}
+
+// Options configure a Forwarder.
+type Options struct {
+	Logger    log.Logger
+	Alarms    AlarmSource
+	EventType notify.Type // the alarm center's bus type
+	// FlushTimeout bounds the flush of the queues at shutdown.
+	FlushTimeout time.Duration
+	// Now is the clock, for tests; default time.Now.
+	Now func() time.Time
+}
+
+type key struct {
+	source string
+	id     alarm.ID
+}
+
+// Forwarder forwards alarms. Create it with New, subscribe Subscriber() to
+// the bus, configure it with ApplyConfig and run it with Run.
+type Forwarder struct {
+	opts    Options
+	metrics *metrics
+
+	mu        sync.Mutex
+	mapping   Mapping
+	retention time.Duration
+	batch     int
+	capacity  int
+	tracked   map[key]alarm.Alarm // active alarms, and cleared ones within the retention
+	ams       map[string]*runningAM
+	runCtx    context.Context // set by Run
+	resend    chan struct{}   // the resend interval changed
+}
+
+type runningAM struct {
+	am          *alertmanager
+	fingerprint any
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+// New returns a forwarder with no Alertmanagers.
+func New(o Options) *Forwarder {
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.FlushTimeout == 0 {
+		o.FlushTimeout = DefaultFlushTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	d := config.Default().Alerting
+	return &Forwarder{
+		opts:      o,
+		metrics:   newMetrics(),
+		mapping:   Mapping{AlertnamePrefix: d.AlertnamePrefix, ResendInterval: time.Duration(d.ResendInterval)},
+		retention: time.Duration(d.ResolvedRetention), batch: d.MaxBatchSize, capacity: d.QueueCapacity,
+		tracked: map[key]alarm.Alarm{},
+		ams:     map[string]*runningAM{},
+		resend:  make(chan struct{}, 1),
+	}
+}
+
+// Collectors returns the forwarder's metrics, to register.
+func (f *Forwarder) Collectors() []prometheus.Collector { return f.metrics.collectors() }
+
+// Subscriber returns the bus subscriber that forwards transitions at once.
+// It never blocks: it only queues.
+func (f *Forwarder) Subscriber() notify.Subscriber {
+	return notify.NewFuncSubscriber("alertmanager-forwarder", f.opts.EventType, alarm.Subject, "forwarder", func(e notify.Event) error {
+		if ev, ok := e.(*alarm.Event); ok {
+			f.onTransition(ev.Alarm)
+		}
+		return nil
+	})
+}
+
+func (f *Forwarder) onTransition(a alarm.Alarm) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := key{a.Source, a.ID}
+	if old, ok := f.tracked[k]; ok && a.UpdatedAt.Before(old.UpdatedAt) {
+		return // older than what a resend already read from the list
+	}
+	f.tracked[k] = a
+	f.enqueueLocked([]alarm.Alarm{a})
+}
+
+// Check reports whether ApplyConfig would accept cfg, changing nothing, so
+// that a reload can check every part before applying any.
+func (f *Forwarder) Check(cfg *config.Config) error {
+	if _, err := alertmanagersByURL(cfg.Alerting); err != nil {
+		return err
+	}
+	for i, amc := range cfg.Alerting.Alertmanagers {
+		if _, err := commoncfg.NewClientFromConfig(amc.HTTPClientConfig, "check"); err != nil {
+			return fmt.Errorf("alerting.alertmanagers[%d].http_config: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func alertmanagersByURL(ac config.AlertingConfig) (map[string]config.AlertmanagerConfig, error) {
+	next := map[string]config.AlertmanagerConfig{}
+	for i, amc := range ac.Alertmanagers {
+		url := amc.URL.Redacted()
+		if _, dup := next[url]; dup {
+			return nil, fmt.Errorf("alerting.alertmanagers[%d]: %s is listed twice", i, url)
+		}
+		next[url] = amc
+	}
+	return next, nil
+}
+
+// ApplyConfig applies the alerting section and the external URL. Unchanged
+// Alertmanagers keep their queues; on any error nothing changes.
+func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
+	ac := cfg.Alerting
+	next, err := alertmanagersByURL(ac)
+	if err != nil {
+		return err
+	}
+	var stopping []*runningAM
+	f.mu.Lock()
+	started := map[string]*alertmanager{}
+	for url, amc := range next {
+		fp := amFingerprint{amc, ac.MaxBatchSize, ac.QueueCapacity}
+		if r, ok := f.ams[url]; ok && reflect.DeepEqual(r.fingerprint, fp) {
+			continue
+		}
+		am, err := newAlertmanager(amc, ac.MaxBatchSize, ac.QueueCapacity, f.opts.Logger, f.metrics)
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+		started[url] = am
+	}
+	for url, r := range f.ams {
+		if _, keep := next[url]; keep && started[url] == nil {
+			continue
+		}
+		delete(f.ams, url)
+		stopping = append(stopping, r)
+	}
+	for url, am := range started {
+		r := &runningAM{am: am, fingerprint: amFingerprint{next[url], ac.MaxBatchSize, ac.QueueCapacity}}
+		f.ams[url] = r
+		if f.runCtx != nil {
+			f.startLocked(r)
+		}
+	}
+	oldResend := f.mapping.ResendInterval
+	f.mapping = Mapping{
+		AlertnamePrefix: ac.AlertnamePrefix,
+		Severity:        ac.Severity,
+		ExternalLabels:  ac.ExternalLabels,
+		GeneratorURL:    generatorURL(cfg),
+		ResendInterval:  time.Duration(ac.ResendInterval),
+	}
+	f.retention, f.batch, f.capacity = time.Duration(ac.ResolvedRetention), ac.MaxBatchSize, ac.QueueCapacity
+	f.metrics.alertmanagers.Set(float64(len(f.ams)))
+	// A new Alertmanager learns the current state at once, not at the
+	// next resend.
+	if len(started) > 0 {
+		alerts := f.alertsLocked()
+		for _, am := range started {
+			am.enqueue(alerts)
+		}
+	}
+	f.mu.Unlock()
+	if oldResend != time.Duration(ac.ResendInterval) {
+		select {
+		case f.resend <- struct{}{}:
+		default:
+		}
+	}
+	for _, r := range stopping {
+		f.stop(r)
+		f.metrics.forget(r.am.url)
+	}
+	return nil
+}
+
+type amFingerprint struct {
+	Config   config.AlertmanagerConfig
+	Batch    int
+	Capacity int
+}
+
+// generatorURL links alerts to the exporter's alarms API.
+func generatorURL(cfg *config.Config) string {
+	if cfg.Global.ExternalURL == nil {
+		return ""
+	}
+	return strings.TrimSuffix(cfg.Global.ExternalURL.String(), "/") + "/v4/default/admin/alarms"
+}
+
+func (f *Forwarder) startLocked(r *runningAM) {
+	ctx, cancel := context.WithCancel(f.runCtx)
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		flushCtx, cancelFlush := context.WithCancel(context.Background())
+		defer cancelFlush()
+		go func() {
+			// The flush deadline starts when the send loop is told to stop.
+			select {
+			case <-ctx.Done():
+				timer := time.NewTimer(f.opts.FlushTimeout)
+				defer timer.Stop()
+				select {
+				case <-timer.C:
+					cancelFlush()
+				case <-flushCtx.Done():
+				}
+			case <-flushCtx.Done():
+			}
+		}()
+		r.am.run(ctx, flushCtx)
+	}()
+}
+
+func (f *Forwarder) stop(r *runningAM) {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// Run starts the send loops and the resend loop, and blocks until ctx is
+// done; it then flushes the queues (bounded by FlushTimeout) and returns.
+func (f *Forwarder) Run(ctx context.Context) error {
+	f.mu.Lock()
+	f.runCtx = ctx
+	for _, r := range f.ams {
+		f.startLocked(r)
+	}
+	interval := f.mapping.ResendInterval
+	f.mu.Unlock()
+
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			running := make([]*runningAM, 0, len(f.ams))
+			for _, r := range f.ams {
+				running = append(running, r)
+			}
+			f.mu.Unlock()
+			for _, r := range running {
+				f.stop(r)
+			}
+			return nil
+		case <-f.resend:
+			f.mu.Lock()
+			interval = f.mapping.ResendInterval
+			f.mu.Unlock()
+			ticker.Reset(interval)
+		case <-ticker.C:
+			f.Resend()
+		}
+	}
+}
+
+// Resend re-reads the alarm list and sends every active alarm, and every
+// alarm cleared within the retention, to every Alertmanager.
+func (f *Forwarder) Resend() {
+	listed := f.opts.Alarms.List()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconcileLocked(listed)
+	alerts := f.alertsLocked()
+	for _, r := range f.ams {
+		r.am.enqueue(alerts)
+	}
+}
+
+// reconcileLocked brings the tracked alarms in line with the list, in case
+// the bus dropped a transition: listed alarms newer than tracked replace
+// them, and active alarms no longer listed (emptied list) are resolved now.
+func (f *Forwarder) reconcileLocked(listed []alarm.Alarm) {
+	seen := map[key]bool{}
+	for _, a := range listed {
+		k := key{a.Source, a.ID}
+		seen[k] = true
+		old, ok := f.tracked[k]
+		if (!ok && a.Active()) || (ok && a.UpdatedAt.After(old.UpdatedAt)) {
+			f.tracked[k] = a
+		}
+	}
+	now := f.opts.Now()
+	for k, a := range f.tracked {
+		if !seen[k] && a.Active() {
+			a.Status, a.ClearedAt, a.UpdatedAt = alarm.Cleared, now, now
+			f.tracked[k] = a
+		}
+	}
+}
+
+// alertsLocked returns the alerts of every tracked alarm and forgets the
+// ones resolved longer ago than the retention.
+func (f *Forwarder) alertsLocked() []*models.PostableAlert {
+	now := f.opts.Now()
+	keys := make([]key, 0, len(f.tracked))
+	for k, a := range f.tracked {
+		if !a.Active() && now.Sub(a.ClearedAt) > f.retention {
+			delete(f.tracked, k)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.id, b.id)) })
+	alerts := make([]*models.PostableAlert, 0, len(keys))
+	for _, k := range keys {
+		alerts = append(alerts, f.mapping.Alert(f.tracked[k], f.opts.Alarms, now))
+	}
+	return alerts
+}
+
+func (f *Forwarder) enqueueLocked(alarms []alarm.Alarm) {
+	if len(f.ams) == 0 {
+		return
+	}
+	now := f.opts.Now()
+	alerts := make([]*models.PostableAlert, len(alarms))
+	for i, a := range alarms {
+		alerts[i] = f.mapping.Alert(a, f.opts.Alarms, now)
+	}
+	for _, r := range f.ams {
+		r.am.enqueue(alerts)
+	}
+}
+
+// QueueLengths reports each Alertmanager's queue, for tests and the dump.
+func (f *Forwarder) QueueLengths() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for url, r := range f.ams {
+		out[url] = r.am.queueLen()
+	}
+	return out
+}

@@ -1,0 +1,543 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
+	"github.com/servicecomb/servicecomb_exporter/notify"
+)
+
+// harness is an alarm center on a bus with a forwarder subscribed.
+type harness struct {
+	t      *testing.T
+	center *alarm.Center
+	fwd    *Forwarder
+	stop   func()
+}
+
+func newHarness(t *testing.T, cfg *config.Config) *harness {
+	t.Helper()
+	bus := notify.New(nil)
+	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{FullTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, center: alarm.NewCenter(bus, typ, nil)}
+	h.fwd = New(Options{Alarms: h.center, EventType: typ, FlushTimeout: 2 * time.Second})
+	if err := bus.Subscribe(h.fwd.Subscriber()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fwd.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = bus.Run(ctx) }()
+	go func() { defer wg.Done(); _ = h.fwd.Run(ctx) }()
+	var once sync.Once
+	h.stop = func() { once.Do(func() { cancel(); wg.Wait(); h.center.Close() }) }
+	t.Cleanup(h.stop)
+	return h
+}
+
+func alertingConfig(resend time.Duration, urls ...string) *config.Config {
+	cfg := config.Default()
+	cfg.Alerting.ResendInterval = model.Duration(resend)
+	cfg.Alerting.ExternalLabels = map[string]string{"env": "test"}
+	u, _ := url.Parse("http://exporter.test:9729/")
+	cfg.Global.ExternalURL = &commoncfg.URL{URL: u}
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			panic(err)
+		}
+		cfg.Alerting.Alertmanagers = append(cfg.Alerting.Alertmanagers, config.AlertmanagerConfig{
+			URL: &commoncfg.URL{URL: u}, Timeout: model.Duration(time.Second), HTTPClientConfig: commoncfg.DefaultHTTPClientConfig})
+	}
+	return cfg
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// activeAlert returns the alert named alertname that am lists, if any.
+func activeAlert(t *testing.T, am *amtest.Alertmanager, alertname string) *models.GettableAlert {
+	t.Helper()
+	alerts, err := am.Alerts()
+	if err != nil {
+		return nil
+	}
+	for _, a := range alerts {
+		if a.Labels["alertname"] == alertname {
+			return a
+		}
+	}
+	return nil
+}
+
+func metricValue(t *testing.T, am *amtest.Alertmanager, name string, labels ...string) float64 {
+	t.Helper()
+	v, err := am.Metric(name, labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestRaiseUpdateClearThroughRealAlertmanager(t *testing.T) {
+	am := amtest.Start(t)
+	h := newHarness(t, alertingConfig(time.Minute, am.URL))
+	const name = "ServiceCombBackendConnectionRefuse"
+
+	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("etcd 127.0.0.1:2379 refused"),
+		alarm.Field{Key: "sources", Value: []string{"main"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alert in Alertmanager", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+	got := activeAlert(t, am, name)
+	a, _ := h.center.Get("", alarm.BackendConnectionRefuse)
+	wantLabels := models.LabelSet{"alertname": name, "severity": "critical", "env": "test"}
+	if fmt.Sprint(got.Labels) != fmt.Sprint(wantLabels) {
+		t.Errorf("labels %v, want %v", got.Labels, wantLabels)
+	}
+	if got.Annotations["description"] != "etcd 127.0.0.1:2379 refused" || got.Annotations["summary"] == "" ||
+		got.Annotations["sources"] != `["main"]` {
+		t.Errorf("annotations %v", got.Annotations)
+	}
+	if !time.Time(*got.StartsAt).Equal(a.ActivatedAt.Truncate(time.Millisecond)) && time.Time(*got.StartsAt).Sub(a.ActivatedAt).Abs() > time.Millisecond {
+		t.Errorf("startsAt %v, want the activation time %v", got.StartsAt, a.ActivatedAt)
+	}
+	if got.GeneratorURL != "http://exporter.test:9729/v4/default/admin/alarms" {
+		t.Errorf("generatorURL %q", got.GeneratorURL)
+	}
+
+	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("still refused")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "updated description", 10*time.Second, func() bool {
+		a := activeAlert(t, am, name)
+		return a != nil && a.Annotations["description"] == "still refused"
+	})
+
+	h.center.Clear(alarm.BackendConnectionRefuse)
+	waitFor(t, "alert resolved", 10*time.Second, func() bool { return activeAlert(t, am, name) == nil })
+	if n := metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`); n < 1 {
+		t.Errorf("Alertmanager received %v resolved alerts, want at least 1", n)
+	}
+}
+
+// TestResolutionSurvivesAlertmanagerRestart: the alarm clears while
+// Alertmanager is down; once it is back within the retention, the resend
+// delivers the resolution and nothing stays firing.
+func TestResolutionSurvivesAlertmanagerRestart(t *testing.T) {
+	am := amtest.Start(t)
+	h := newHarness(t, alertingConfig(200*time.Millisecond, am.URL))
+	const name = "ServiceCombBackendConnectionRefuse"
+	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("down")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+
+	am.Kill()
+	h.center.Clear(alarm.BackendConnectionRefuse)
+	am.Restart()
+	waitFor(t, "resolution delivered after the restart", 10*time.Second, func() bool {
+		return metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`) >= 1
+	})
+	if a := activeAlert(t, am, name); a != nil {
+		t.Errorf("alert still firing after the restart: %v", a.Status)
+	}
+	if n := metricValue(t, am, "alertmanager_alerts", `state="active"`); n != 0 {
+		t.Errorf("%v active alerts in Alertmanager, want 0", n)
+	}
+}
+
+// TestResolutionReachesFrozenAlertmanager: Alertmanager keeps a firing
+// alert it was told about, but stops answering while the alarm clears. The
+// resolution must reach it once it answers again, well before the alert
+// would have expired by itself.
+func TestResolutionReachesFrozenAlertmanager(t *testing.T) {
+	am := amtest.Start(t)
+	const resend = 2 * time.Second // active alerts end 8s after the last send
+	cfg := alertingConfig(resend, am.URL)
+	cfg.Alerting.Alertmanagers[0].Timeout = model.Duration(300 * time.Millisecond)
+	h := newHarness(t, cfg)
+	const name = "ServiceCombInternalError"
+	if err := h.center.Raise(alarm.InternalError, alarm.Detail("GET /x: 500")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+
+	am.Freeze()
+	h.center.Clear(alarm.InternalError)
+	time.Sleep(time.Second) // not synchronisation: the outage being simulated lasts this long
+	am.Thaw()
+	thawed := time.Now()
+	waitFor(t, "resolution after the freeze", 10*time.Second, func() bool { return activeAlert(t, am, name) == nil })
+	// Without resends the alert would stay until its endsAt, at least
+	// 4×resend−1s−(time to the freeze) after the thaw: well over 3s.
+	if took := time.Since(thawed); took > resend+time.Second {
+		t.Errorf("resolved %v after the thaw; a resend comes every %v", took, resend)
+	}
+}
+
+func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
+	am := amtest.Start(t)
+	// A port with nothing behind it: connections are refused.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	// And one that accepts but never answers.
+	// (The body is read first: only then does the server notice a client
+	// that gives up, and end the request.)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	h := newHarness(t, alertingConfig(time.Minute, dead, hang.URL, am.URL))
+	for _, id := range []alarm.ID{alarm.BackendConnectionRefuse, alarm.InternalError} {
+		if err := h.center.Raise(id, alarm.Detail("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both alerts in the live Alertmanager", 5*time.Second, func() bool {
+		return activeAlert(t, am, "ServiceCombBackendConnectionRefuse") != nil && activeAlert(t, am, "ServiceCombInternalError") != nil
+	})
+	waitFor(t, "errors counted for the dead one", 10*time.Second, func() bool {
+		return testutil.ToFloat64(h.fwd.metrics.errors.WithLabelValues(dead)) >= 1
+	})
+}
+
+func TestTwoExportersProduceOneAlert(t *testing.T) {
+	am := amtest.Start(t)
+	a := newHarness(t, alertingConfig(time.Minute, am.URL))
+	b := newHarness(t, alertingConfig(time.Minute, am.URL))
+	for _, h := range []*harness{a, b} {
+		if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("etcd down")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both exporters' alerts received", 10*time.Second, func() bool {
+		return metricValue(t, am, "alertmanager_alerts_received_total", `status="firing"`) >= 2
+	})
+	alerts, err := am.Alerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts in Alertmanager, want 1 (deduplicated)", len(alerts))
+	}
+}
+
+// recorder is a fake Alertmanager recording each batch it is sent.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]models.PostableAlert
+	headers []http.Header
+	status  int
+	block   chan struct{} // when set, requests wait for it to close
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body) // first, so that a client giving up ends the request
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-req.Context().Done():
+			return
+		}
+	}
+	var batch []models.PostableAlert
+	_ = json.Unmarshal(body, &batch)
+	r.mu.Lock()
+	r.batches = append(r.batches, batch)
+	r.headers = append(r.headers, req.Header.Clone())
+	status := r.status
+	r.mu.Unlock()
+	if status == 0 {
+		status = 200
+	}
+	w.WriteHeader(status)
+}
+
+func (r *recorder) sizes() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for _, b := range r.batches {
+		out = append(out, len(b))
+	}
+	return out
+}
+
+// raiseMany raises n mirrored alarms without the bus reaching a forwarder.
+func raiseMany(t *testing.T, c *alarm.Center, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := c.RaiseFrom(fmt.Sprintf("sc-%d", i), "Mirrored"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// standalone returns a center and a forwarder that is configured but not
+// subscribed to the bus nor running, so that a test controls every send.
+func standalone(t *testing.T, cfg *config.Config) (*alarm.Center, *Forwarder) {
+	t.Helper()
+	bus := notify.New(nil)
+	typ, _ := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 10000})
+	c := alarm.NewCenter(bus, typ, nil)
+	f := New(Options{Alarms: c, EventType: typ, FlushTimeout: 2 * time.Second})
+	if err := f.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c, f
+}
+
+func runForwarder(t *testing.T, f *Forwarder) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestBatching(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	cfg := alertingConfig(time.Hour, srv.URL)
+	cfg.Alerting.MaxBatchSize = 2
+	c, f := standalone(t, cfg)
+	raiseMany(t, c, 5)
+	f.Resend() // queues all five before the send loop starts
+	if got := f.QueueLengths()[srv.URL]; got != 5 {
+		t.Fatalf("queue holds %d, want 5", got)
+	}
+	runForwarder(t, f)
+	waitFor(t, "three batches", 5*time.Second, func() bool { return len(rec.sizes()) == 3 })
+	if got := fmt.Sprint(rec.sizes()); got != "[2 2 1]" {
+		t.Errorf("batch sizes %s, want [2 2 1]", got)
+	}
+	if sent := testutil.ToFloat64(f.metrics.sent.WithLabelValues(srv.URL)); sent != 5 {
+		t.Errorf("sent_total %v, want 5", sent)
+	}
+}
+
+func TestQueueOverflowDropsOldest(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	cfg := alertingConfig(time.Hour, srv.URL)
+	cfg.Alerting.QueueCapacity = 3
+	c, f := standalone(t, cfg)
+	raiseMany(t, c, 5)
+	f.Resend()
+	if got := f.QueueLengths()[srv.URL]; got != 3 {
+		t.Fatalf("queue holds %d, want its capacity 3", got)
+	}
+	if dropped := testutil.ToFloat64(f.metrics.dropped.WithLabelValues(srv.URL)); dropped != 2 {
+		t.Fatalf("dropped_total %v, want 2", dropped)
+	}
+	runForwarder(t, f)
+	waitFor(t, "the kept alerts sent", 5*time.Second, func() bool { return len(rec.sizes()) == 1 })
+	var sources []string
+	for _, a := range rec.batches[0] {
+		sources = append(sources, a.Labels["source"])
+	}
+	if got := fmt.Sprint(sources); got != "[sc-2 sc-3 sc-4]" {
+		t.Errorf("kept %s, want the newest three [sc-2 sc-3 sc-4]", got)
+	}
+}
+
+func TestTimeoutAndErrorsAreCounted(t *testing.T) {
+	slow := &recorder{block: make(chan struct{})}
+	slowSrv := httptest.NewServer(slow)
+	defer slowSrv.Close()
+	defer close(slow.block)
+	failing := &recorder{status: http.StatusBadRequest}
+	failSrv := httptest.NewServer(failing)
+	defer failSrv.Close()
+	cfg := alertingConfig(time.Hour, slowSrv.URL, failSrv.URL)
+	cfg.Alerting.Alertmanagers[0].Timeout = model.Duration(200 * time.Millisecond)
+	c, f := standalone(t, cfg)
+	raiseMany(t, c, 3)
+	f.Resend()
+	start := time.Now()
+	runForwarder(t, f)
+	waitFor(t, "timeout counted", 5*time.Second, func() bool {
+		return testutil.ToFloat64(f.metrics.errors.WithLabelValues(slowSrv.URL)) == 3
+	})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the 200ms request timeout took %v", took)
+	}
+	waitFor(t, "400 counted", 5*time.Second, func() bool {
+		return testutil.ToFloat64(f.metrics.errors.WithLabelValues(failSrv.URL)) == 3
+	})
+	if sent := testutil.ToFloat64(f.metrics.sent.WithLabelValues(failSrv.URL)); sent != 3 {
+		t.Errorf("sent_total %v, want 3 attempted", sent)
+	}
+}
+
+func TestShutdownFlushesQueues(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	cfg := alertingConfig(time.Hour, srv.URL)
+	cfg.Alerting.MaxBatchSize = 1
+	c, f := standalone(t, cfg)
+	raiseMany(t, c, 4)
+	f.Resend()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stopped before it starts: only the flush sends
+	start := time.Now()
+	if err := f.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.sizes()); got != 4 {
+		t.Errorf("flushed %d of 4 batches at shutdown", got)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %v, want within the 2s flush timeout", took)
+	}
+}
+
+func TestCredentialsFromHTTPConfig(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := alertingConfig(time.Hour, srv.URL, srv.URL+"/basic")
+	cfg.Alerting.Alertmanagers[0].HTTPClientConfig.Authorization = &commoncfg.Authorization{Type: "Bearer", CredentialsFile: tokenFile}
+	cfg.Alerting.Alertmanagers[1].HTTPClientConfig.BasicAuth = &commoncfg.BasicAuth{Username: "am", Password: "pw"}
+	c, f := standalone(t, cfg)
+	raiseMany(t, c, 1)
+	f.Resend()
+	runForwarder(t, f)
+	waitFor(t, "both requests", 5*time.Second, func() bool { return len(rec.sizes()) == 2 })
+	var auth []string
+	for _, h := range rec.headers {
+		auth = append(auth, h.Get("Authorization"))
+	}
+	slices.Sort(auth)
+	if auth[0] != "Basic YW06cHc=" || auth[1] != "Bearer s3cret-token" {
+		t.Errorf("Authorization headers %q", auth)
+	}
+	// Nothing secret in the metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(f.Collectors()...)
+	families, _ := reg.Gather()
+	for _, mf := range families {
+		if strings.Contains(mf.String(), "s3cret") || strings.Contains(mf.String(), "pw") && strings.Contains(mf.String(), "am:") {
+			t.Errorf("metric %s leaks a credential", mf.GetName())
+		}
+	}
+}
+
+func TestApplyConfigChanges(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	c, f := standalone(t, alertingConfig(time.Hour, srv.URL))
+	raiseMany(t, c, 2)
+	f.Resend()
+	if err := f.ApplyConfig(alertingConfig(time.Hour, srv.URL, srv.URL)); err == nil {
+		t.Error("a duplicate Alertmanager was accepted")
+	}
+	if got := f.QueueLengths()[srv.URL]; got != 2 {
+		t.Errorf("failed reload changed the queue: %d", got)
+	}
+	// An unchanged Alertmanager keeps its queue; a new one starts with the
+	// current state; a removed one is forgotten, metrics included.
+	if err := f.ApplyConfig(alertingConfig(time.Hour, srv.URL, srv.URL+"/second")); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.QueueLengths(); got[srv.URL] != 2 || got[srv.URL+"/second"] != 2 {
+		t.Errorf("queues %v, want 2 each", got)
+	}
+	if err := f.ApplyConfig(alertingConfig(time.Hour, srv.URL+"/second")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.QueueLengths()[srv.URL]; ok {
+		t.Error("removed Alertmanager still has a queue")
+	}
+	if n := testutil.CollectAndCount(f.metrics.queueCapacity); n != 1 {
+		t.Errorf("%d queue capacity series, want 1 after the removal", n)
+	}
+	if v := testutil.ToFloat64(f.metrics.alertmanagers); v != 1 {
+		t.Errorf("alertmanagers gauge %v, want 1", v)
+	}
+}
+
+// TestListReconcilesDroppedTransitions: a clear whose bus event never
+// reached the forwarder is still forwarded at the next resend.
+func TestListReconcilesDroppedTransitions(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	c, f := standalone(t, alertingConfig(time.Hour, srv.URL))
+	if err := c.Raise(alarm.BackendConnectionRefuse); err != nil {
+		t.Fatal(err)
+	}
+	f.Resend()
+	c.ClearAll() // no event reaches f
+	f.Resend()
+	runForwarder(t, f)
+	waitFor(t, "both resends", 5*time.Second, func() bool { return len(rec.sizes()) >= 1 && total(rec.sizes()) == 2 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var last models.PostableAlert
+	for _, b := range rec.batches {
+		last = b[len(b)-1]
+	}
+	if ends := time.Time(last.EndsAt); ends.After(time.Now()) {
+		t.Errorf("the alarm removed from the list is still firing (endsAt %v)", ends)
+	}
+}
+
+func total(xs []int) (n int) {
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
