@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build build-simulator test test-deps test-short lint run bench bench-notify bench-registry help
+.PHONY: all build build-simulator test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
@@ -59,7 +59,7 @@ lint:
 run: build build-simulator
 	./scripts/run-demo.sh $(RUN_ARGS)
 
-bench: bench-notify bench-registry
+bench: bench-notify bench-registry bench-forwarder
 
 # Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
 # 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
@@ -70,3 +70,7 @@ bench-registry:
 
 bench-notify:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) ./notify
+
+# Raise-to-accepted latency and throughput against a local real Alertmanager.
+bench-forwarder: test-deps
+	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -run '^$$' -bench 'Forward' -benchtime 3x ./forwarder

@@ -35,6 +35,9 @@ type Event struct {
 	notify.BaseEvent
 	Transition Transition
 	Alarm      Alarm // a snapshot; its Fields map is never modified
+	// Definition describes the alarm's id, so that consumers need not call
+	// back into the center (which holds its lock while publishing).
+	Definition Definition
 }
 
 // Publisher is the part of the notify bus the center uses.
@@ -350,7 +353,8 @@ func (c *Center) countTransition(k key, s Status) {
 // exact, and consumers that must not miss a change (the forwarder) also
 // re-read the list.
 func (c *Center) publish(t Transition, a Alarm) {
-	err := c.bus.Publish(&Event{BaseEvent: notify.NewBaseEvent(c.eventType, Subject, ""), Transition: t, Alarm: a})
+	err := c.bus.Publish(&Event{BaseEvent: notify.NewBaseEvent(c.eventType, Subject, ""), Transition: t, Alarm: a,
+		Definition: c.definition(a.ID)})
 	if err != nil {
 		lvl := level.Warn
 		if errors.Is(err, notify.ErrStopped) {

@@ -29,17 +29,12 @@ type Mapping struct {
 	ResendInterval time.Duration
 }
 
-// Definitions describes alarm ids: alarm.Center.
-type Definitions interface {
-	Definition(id alarm.ID) alarm.Definition
-}
-
 // Labels returns the labels of a's alert, which identify it.
-func (m Mapping) Labels(a alarm.Alarm, defs Definitions) models.LabelSet {
+func (m Mapping) Labels(a alarm.Alarm, def alarm.Definition) models.LabelSet {
 	labels := models.LabelSet{}
 	maps.Copy(labels, m.ExternalLabels)
 	labels["alertname"] = m.AlertnamePrefix + string(a.ID)
-	severity := defs.Definition(a.ID).Severity
+	severity := def.Severity
 	if s, ok := m.Severity[string(a.ID)]; ok {
 		severity = s
 	}
@@ -53,13 +48,13 @@ func (m Mapping) Labels(a alarm.Alarm, defs Definitions) models.LabelSet {
 // Alert returns the alert for a as of now: an active alarm ends
 // 4 × ResendInterval from now unless re-sent, a cleared one at its clear
 // time.
-func (m Mapping) Alert(a alarm.Alarm, defs Definitions, now time.Time) *models.PostableAlert {
+func (m Mapping) Alert(a alarm.Alarm, def alarm.Definition, now time.Time) *models.PostableAlert {
 	annotations := models.LabelSet{}
 	for key, raw := range a.Fields {
 		annotations[annotationName(key)] = fieldText(raw)
 	}
 	delete(annotations, alarm.FieldDetail)
-	annotations["summary"] = defs.Definition(a.ID).Summary
+	annotations["summary"] = def.Summary
 	if d := a.Detail(); d != "" {
 		annotations["description"] = d
 	}
@@ -69,7 +64,7 @@ func (m Mapping) Alert(a alarm.Alarm, defs Definitions, now time.Time) *models.P
 	}
 	return &models.PostableAlert{
 		Alert: models.Alert{
-			Labels:       m.Labels(a, defs),
+			Labels:       m.Labels(a, def),
 			GeneratorURL: strfmt.URI(m.GeneratorURL),
 		},
 		Annotations: annotations,

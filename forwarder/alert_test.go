@@ -65,7 +65,7 @@ func TestMapping(t *testing.T) {
 			if tt.mapping.AlertnamePrefix != "" {
 				mapping = tt.mapping
 			}
-			a := mapping.Alert(tt.alarm, d, now)
+			a := mapping.Alert(tt.alarm, d.Definition(tt.alarm.ID), now)
 			if len(a.Labels) != len(tt.wantLabels) {
 				t.Errorf("labels %v, want %v", a.Labels, tt.wantLabels)
 			}

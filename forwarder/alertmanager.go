@@ -40,6 +40,9 @@ type alertmanager struct {
 	failing     bool
 	lastError   time.Time // last failure logged
 	lastDropLog time.Time
+
+	// onSent, when set by a benchmark, is told about every batch sent.
+	onSent func(batch []*models.PostableAlert, err error)
 }
 
 func newAlertmanager(cfg config.AlertmanagerConfig, batch, capacity int, logger log.Logger, m *metrics) (*alertmanager, error) {
@@ -143,6 +146,9 @@ func (am *alertmanager) send(ctx context.Context, batch []*models.PostableAlert)
 	_, err := am.api.Alert.PostAlerts(alert.NewPostAlertsParams().WithContext(ctx).WithAlerts(batch))
 	am.metrics.latency.WithLabelValues(am.url).Observe(time.Since(start).Seconds())
 	am.metrics.sent.WithLabelValues(am.url).Add(float64(len(batch)))
+	if am.onSent != nil {
+		am.onSent(batch, err)
+	}
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	if err != nil {

@@ -32,9 +32,10 @@ const DefaultFlushTimeout = 5 * time.Second
 
 // AlarmSource is what the forwarder reads besides the bus: alarm.Center.
 // The list is re-read at every resend, so that a transition the bus had
-// to drop is still forwarded.
+// to drop is still forwarded. It is never called from the bus subscriber:
+// the center holds its lock while it publishes.
 type AlarmSource interface {
-	Definitions
+	Definition(id alarm.ID) alarm.Definition
 	List() []alarm.Alarm
 }
 
@@ -65,10 +66,19 @@ type Forwarder struct {
 	retention time.Duration
 	batch     int
 	capacity  int
-	tracked   map[key]alarm.Alarm // active alarms, and cleared ones within the retention
+	tracked   map[key]tracked // active alarms, and cleared ones within the retention
 	ams       map[string]*runningAM
 	runCtx    context.Context // set by Run
 	resend    chan struct{}   // the resend interval changed
+
+	// onSent is handed to every Alertmanager created; set by benchmarks
+	// before the first ApplyConfig.
+	onSent func(batch []*models.PostableAlert, err error)
+}
+
+type tracked struct {
+	alarm alarm.Alarm
+	def   alarm.Definition
 }
 
 type runningAM struct {
@@ -95,7 +105,7 @@ func New(o Options) *Forwarder {
 		metrics:   newMetrics(),
 		mapping:   Mapping{AlertnamePrefix: d.AlertnamePrefix, ResendInterval: time.Duration(d.ResendInterval)},
 		retention: time.Duration(d.ResolvedRetention), batch: d.MaxBatchSize, capacity: d.QueueCapacity,
-		tracked: map[key]alarm.Alarm{},
+		tracked: map[key]tracked{},
 		ams:     map[string]*runningAM{},
 		resend:  make(chan struct{}, 1),
 	}
@@ -109,21 +119,21 @@ func (f *Forwarder) Collectors() []prometheus.Collector { return f.metrics.colle
 func (f *Forwarder) Subscriber() notify.Subscriber {
 	return notify.NewFuncSubscriber("alertmanager-forwarder", f.opts.EventType, alarm.Subject, "forwarder", func(e notify.Event) error {
 		if ev, ok := e.(*alarm.Event); ok {
-			f.onTransition(ev.Alarm)
+			f.onTransition(tracked{ev.Alarm, ev.Definition})
 		}
 		return nil
 	})
 }
 
-func (f *Forwarder) onTransition(a alarm.Alarm) {
+func (f *Forwarder) onTransition(t tracked) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k := key{a.Source, a.ID}
-	if old, ok := f.tracked[k]; ok && a.UpdatedAt.Before(old.UpdatedAt) {
+	k := key{t.alarm.Source, t.alarm.ID}
+	if old, ok := f.tracked[k]; ok && t.alarm.UpdatedAt.Before(old.alarm.UpdatedAt) {
 		return // older than what a resend already read from the list
 	}
-	f.tracked[k] = a
-	f.enqueueLocked([]alarm.Alarm{a})
+	f.tracked[k] = t
+	f.enqueueLocked(t)
 }
 
 // Check reports whether ApplyConfig would accept cfg, changing nothing, so
@@ -173,6 +183,7 @@ func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 			f.mu.Unlock()
 			return err
 		}
+		am.onSent = f.onSent
 		started[url] = am
 	}
 	for url, r := range f.ams {
@@ -307,7 +318,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // Resend re-reads the alarm list and sends every active alarm, and every
 // alarm cleared within the retention, to every Alertmanager.
 func (f *Forwarder) Resend() {
-	listed := f.opts.Alarms.List()
+	var listed []tracked
+	for _, a := range f.opts.Alarms.List() {
+		listed = append(listed, tracked{a, f.opts.Alarms.Definition(a.ID)})
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reconcileLocked(listed)
@@ -320,21 +334,21 @@ func (f *Forwarder) Resend() {
 // reconcileLocked brings the tracked alarms in line with the list, in case
 // the bus dropped a transition: listed alarms newer than tracked replace
 // them, and active alarms no longer listed (emptied list) are resolved now.
-func (f *Forwarder) reconcileLocked(listed []alarm.Alarm) {
+func (f *Forwarder) reconcileLocked(listed []tracked) {
 	seen := map[key]bool{}
-	for _, a := range listed {
-		k := key{a.Source, a.ID}
+	for _, t := range listed {
+		k := key{t.alarm.Source, t.alarm.ID}
 		seen[k] = true
 		old, ok := f.tracked[k]
-		if (!ok && a.Active()) || (ok && a.UpdatedAt.After(old.UpdatedAt)) {
-			f.tracked[k] = a
+		if (!ok && t.alarm.Active()) || (ok && t.alarm.UpdatedAt.After(old.alarm.UpdatedAt)) {
+			f.tracked[k] = t
 		}
 	}
 	now := f.opts.Now()
-	for k, a := range f.tracked {
-		if !seen[k] && a.Active() {
-			a.Status, a.ClearedAt, a.UpdatedAt = alarm.Cleared, now, now
-			f.tracked[k] = a
+	for k, t := range f.tracked {
+		if !seen[k] && t.alarm.Active() {
+			t.alarm.Status, t.alarm.ClearedAt, t.alarm.UpdatedAt = alarm.Cleared, now, now
+			f.tracked[k] = t
 		}
 	}
 }
@@ -344,8 +358,8 @@ func (f *Forwarder) reconcileLocked(listed []alarm.Alarm) {
 func (f *Forwarder) alertsLocked() []*models.PostableAlert {
 	now := f.opts.Now()
 	keys := make([]key, 0, len(f.tracked))
-	for k, a := range f.tracked {
-		if !a.Active() && now.Sub(a.ClearedAt) > f.retention {
+	for k, t := range f.tracked {
+		if !t.alarm.Active() && now.Sub(t.alarm.ClearedAt) > f.retention {
 			delete(f.tracked, k)
 			continue
 		}
@@ -354,20 +368,17 @@ func (f *Forwarder) alertsLocked() []*models.PostableAlert {
 	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.id, b.id)) })
 	alerts := make([]*models.PostableAlert, 0, len(keys))
 	for _, k := range keys {
-		alerts = append(alerts, f.mapping.Alert(f.tracked[k], f.opts.Alarms, now))
+		t := f.tracked[k]
+		alerts = append(alerts, f.mapping.Alert(t.alarm, t.def, now))
 	}
 	return alerts
 }
 
-func (f *Forwarder) enqueueLocked(alarms []alarm.Alarm) {
+func (f *Forwarder) enqueueLocked(t tracked) {
 	if len(f.ams) == 0 {
 		return
 	}
-	now := f.opts.Now()
-	alerts := make([]*models.PostableAlert, len(alarms))
-	for i, a := range alarms {
-		alerts[i] = f.mapping.Alert(a, f.opts.Alarms, now)
-	}
+	alerts := []*models.PostableAlert{f.mapping.Alert(t.alarm, t.def, f.opts.Now())}
 	for _, r := range f.ams {
 		r.am.enqueue(alerts)
 	}

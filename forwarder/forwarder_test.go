@@ -31,13 +31,18 @@ import (
 
 // harness is an alarm center on a bus with a forwarder subscribed.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	center *alarm.Center
 	fwd    *Forwarder
 	stop   func()
 }
 
-func newHarness(t *testing.T, cfg *config.Config) *harness {
+func newHarness(t testing.TB, cfg *config.Config) *harness {
+	return newHarnessWith(t, cfg, nil)
+}
+
+// newHarnessWith lets a benchmark hook every sent batch.
+func newHarnessWith(t testing.TB, cfg *config.Config, onSent func([]*models.PostableAlert, error)) *harness {
 	t.Helper()
 	bus := notify.New(nil)
 	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{FullTimeout: time.Second})
@@ -46,6 +51,7 @@ func newHarness(t *testing.T, cfg *config.Config) *harness {
 	}
 	h := &harness{t: t, center: alarm.NewCenter(bus, typ, nil)}
 	h.fwd = New(Options{Alarms: h.center, EventType: typ, FlushTimeout: 2 * time.Second})
+	h.fwd.onSent = onSent
 	if err := bus.Subscribe(h.fwd.Subscriber()); err != nil {
 		t.Fatal(err)
 	}
