@@ -39,12 +39,7 @@ type Bus struct {
 	types atomic.Pointer[[]*eventType] // copy-on-write; read on every Publish
 
 	running bool // guarded by mu
-
-	// stateMu is held for reading by every Publish, so that stopping can
-	// wait for publishers in flight and no event slips into a queue after
-	// the final drain. It is never held while waiting for a worker to start.
-	stateMu sync.RWMutex
-	stopped bool
+	stopped bool // guarded by mu
 
 	workers sync.WaitGroup
 }
@@ -52,7 +47,8 @@ type Bus struct {
 type eventType struct {
 	// Read by both sides.
 	name        string
-	queue       chan Event
+	queue       *queue
+	capacity    int
 	fullTimeout time.Duration
 
 	// Written by publishers. The padding keeps these counters off the cache
@@ -112,13 +108,11 @@ func (b *Bus) RegisterType(name string, opts TypeOptions) (Type, error) {
 	}
 	et := &eventType{
 		name:        name,
-		queue:       make(chan Event, opts.QueueSize),
+		queue:       newQueue(opts.QueueSize),
+		capacity:    opts.QueueSize,
 		fullTimeout: opts.FullTimeout,
 	}
 	et.routes.Store(&routeTable{subjects: map[string]*subjectRoutes{}})
-
-	b.stateMu.RLock()
-	defer b.stateMu.RUnlock()
 	if b.stopped {
 		return 0, ErrStopped
 	}
@@ -165,16 +159,13 @@ func (b *Bus) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 
-	// Taking the write lock waits for publishers in flight (at most their
-	// type's FullTimeout, since the workers still drain) and keeps new ones
-	// out. Nothing can send any more, so the queues can be closed: each
-	// worker delivers what is left and exits.
-	b.stateMu.Lock()
+	// A closed queue refuses new events under the same lock that accepted
+	// the earlier ones, so each worker delivers every accepted event and
+	// then exits.
+	b.mu.Lock()
 	b.stopped = true
-	b.stateMu.Unlock()
-	b.mu.Lock() // no type is being registered
 	for _, et := range *b.types.Load() {
-		close(et.queue)
+		et.queue.close()
 	}
 	b.mu.Unlock()
 	b.workers.Wait()
@@ -185,8 +176,10 @@ func (b *Bus) startWorker(et *eventType) {
 	b.workers.Add(1)
 	go func() {
 		defer b.workers.Done()
-		for e := range et.queue {
-			b.dispatch(et, e)
+		for batch := et.queue.take(); batch != nil; batch = et.queue.take() {
+			for _, e := range batch {
+				b.dispatch(et, e)
+			}
 		}
 	}()
 }
@@ -205,16 +198,13 @@ func (b *Bus) Publish(e Event) error {
 	if e.Subject() == "" {
 		return ErrNoSubject
 	}
-	b.stateMu.RLock()
-	defer b.stateMu.RUnlock()
-	if b.stopped {
-		return ErrStopped
+	ok, err := et.queue.put(e)
+	if err != nil {
+		return err
 	}
-	select {
-	case et.queue <- e:
+	if ok {
 		et.published.Add(1)
 		return nil
-	default:
 	}
 	return b.publishFull(et, e)
 }
@@ -223,20 +213,20 @@ func (b *Bus) Publish(e Event) error {
 // allocates nothing (the timer only exists when a queue is full).
 func (b *Bus) publishFull(et *eventType, e Event) error {
 	if et.fullTimeout > 0 {
-		timer := time.NewTimer(et.fullTimeout)
-		defer timer.Stop()
-		select {
-		case et.queue <- e:
+		ok, err := et.queue.putWait(e, et.fullTimeout)
+		if err != nil {
+			return err
+		}
+		if ok {
 			et.published.Add(1)
 			return nil
-		case <-timer.C:
 		}
 	}
 	n := et.dropped.Add(1)
 	now := time.Now().UnixNano()
 	if last := et.lastDrop.Load(); now-last >= int64(dropLogInterval) && et.lastDrop.CompareAndSwap(last, now) {
 		level.Warn(b.logger).Log("msg", "event queue full, dropping events", "type", et.name,
-			"capacity", cap(et.queue), "wait", et.fullTimeout, "dropped_total", n)
+			"capacity", et.capacity, "wait", et.fullTimeout, "dropped_total", n)
 	}
 	return ErrDropped
 }
@@ -388,8 +378,8 @@ func (b *Bus) Stats() []TypeStats {
 	for _, et := range types {
 		out = append(out, TypeStats{
 			Name:               et.name,
-			QueueLength:        len(et.queue),
-			QueueCapacity:      cap(et.queue),
+			QueueLength:        et.queue.len(),
+			QueueCapacity:      et.capacity,
 			Published:          et.published.Load(),
 			Dropped:            et.dropped.Load(),
 			Subscribers:        et.routes.Load().count,
