@@ -47,13 +47,19 @@ func (q *queue) put(e Event) (ok bool, err error) {
 		q.mu.Unlock()
 		return false, nil
 	}
+	q.appendAndUnlock(e)
+	return true, nil
+}
+
+// appendAndUnlock appends e, releases the lock and wakes the consumer if
+// the queue was empty.
+func (q *queue) appendAndUnlock(e Event) {
 	q.pending = append(q.pending, e)
 	first := len(q.pending) == 1
 	q.mu.Unlock()
 	if first {
 		q.signal()
 	}
-	return true, nil
 }
 
 // putWait is put that waits up to timeout for room.
@@ -67,12 +73,7 @@ func (q *queue) putWait(e Event, timeout time.Duration) (ok bool, err error) {
 			return false, ErrStopped
 		}
 		if len(q.pending) < q.capacity {
-			q.pending = append(q.pending, e)
-			first := len(q.pending) == 1
-			q.mu.Unlock()
-			if first {
-				q.signal()
-			}
+			q.appendAndUnlock(e)
 			return true, nil
 		}
 		q.waiters++

@@ -13,7 +13,6 @@ import (
 	"github.com/go-kit/log"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
@@ -75,27 +74,6 @@ func etcdSource(name string, endpoints ...string) config.SourceConfig {
 	}}
 }
 
-func startEtcd(t *testing.T, o embedetcd.Options) *embedetcd.Server {
-	t.Helper()
-	o.Quiet, o.NoFsync = true, true
-	s, err := embedetcd.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func client(t *testing.T, endpoint string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func (e *env) snapshot(name string) registry.Snapshot {
 	for _, s := range e.manager.Snapshots() {
 		if s.Source == name {
@@ -112,9 +90,9 @@ func (e *env) alarmActive() (bool, string) {
 
 func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 	dir := t.TempDir()
-	server := startEtcd(t, embedetcd.Options{Dir: dir})
+	server := registrytest.StartEtcd(t, embedetcd.Options{Dir: dir})
 	address := strings.TrimPrefix(server.Endpoint, "http://")
-	c := client(t, server.Endpoint)
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 11)
 	for i := 0; i < 30; i++ {
 		w.RandomOp()
@@ -144,8 +122,8 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 		t.Error("source still up")
 	}
 
-	restarted := startEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
-	c2 := client(t, restarted.Endpoint)
+	restarted := registrytest.StartEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
+	c2 := registrytest.Client(t, restarted.Endpoint)
 	w2 := registrytest.NewWorld(t, c2, 12) // changes after the outage are counted too
 	for i := 0; i < 20; i++ {
 		w2.RandomOp()
@@ -170,7 +148,7 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 
 func TestTLSWithClientCertificates(t *testing.T) {
 	certs := testcerts.Write(t, t.TempDir())
-	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir(), CertFile: certs.ServerCert, KeyFile: certs.ServerKey,
+	server := registrytest.StartEtcd(t, embedetcd.Options{Dir: t.TempDir(), CertFile: certs.ServerCert, KeyFile: certs.ServerKey,
 		TrustedCAFile: certs.CA, ClientCertAuth: true})
 	if !strings.HasPrefix(server.Endpoint, "https://") {
 		t.Fatalf("endpoint %s is not TLS", server.Endpoint)
@@ -194,8 +172,8 @@ func TestTLSWithClientCertificates(t *testing.T) {
 }
 
 func TestWrongCredentials(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir()})
-	c := client(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{Dir: t.TempDir()})
+	c := registrytest.Client(t, server.Endpoint)
 	ctx := context.Background()
 	for _, step := range []func() error{
 		func() error { _, err := c.UserAdd(ctx, "root", "root-pw"); return err },
@@ -236,7 +214,7 @@ func TestWrongCredentials(t *testing.T) {
 }
 
 func TestApplyConfig(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{Dir: t.TempDir()})
+	server := registrytest.StartEtcd(t, embedetcd.Options{Dir: t.TempDir()})
 	e := newEnv(t)
 	if err := e.apply(etcdSource("a", server.Endpoint), etcdSource("dead", "http://127.0.0.1:1")); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/collector"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/forwarder"
+	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/source"
 	"github.com/servicecomb/servicecomb_exporter/web"
@@ -77,9 +78,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 		Default("").StringVar(&f.webConfigFile)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.telemetryPath)
-	app.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logLevels)).
+	app.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logging.Levels)).
 		Default("info").StringVar(&f.logLevel)
-	app.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logFormats)).
+	app.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logging.Formats)).
 		Default("logfmt").StringVar(&f.logFormat)
 	app.Flag("shutdown.timeout", "How long a graceful shutdown may take before the exporter exits anyway.").
 		Default("15s").DurationVar(&f.shutdownTimeout)
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f == nil || (len(args) > 0 && isInfoFlag(args)) {
 		return 0 // --help or --version printed
 	}
-	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	logger, err := logging.New(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
 		return 2
@@ -238,7 +239,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		webFlags := &toolkit.FlagConfig{WebListenAddresses: &f.listenAddresses, WebConfigFile: &f.webConfigFile}
 		g.Add(func() error {
-			err := toolkit.ServeMultiple(listeners, server, webFlags, slogFor(log.With(logger, "component", "web")))
+			err := toolkit.ServeMultiple(listeners, server, webFlags, logging.Slog(log.With(logger, "component", "web")))
 			if errors.Is(err, http.ErrServerClosed) {
 				return nil
 			}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
 )
 
@@ -60,7 +61,7 @@ func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
 		t.Fatal(err)
 	}
 	logs := newSyncBuffer()
-	logger, err := newLogger(logs, "debug", "logfmt")
+	logger, err := logging.New(logs, "debug", "logfmt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/simulator"
 )
 
@@ -143,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if isHelp(args) {
 		return 0
 	}
-	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	logger, err := logging.New(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
 		return 2

@@ -12,6 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 )
 
 type syncBuffer struct {
@@ -97,7 +99,7 @@ func TestEmbeddedWithOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	logger, err := newLogger(logs, "debug", "logfmt")
+	logger, err := logging.New(logs, "debug", "logfmt")
 	if err != nil {
 		t.Fatal(err)
 	}

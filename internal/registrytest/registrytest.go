@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -237,4 +238,31 @@ func (w *World) RandomOp() {
 // choices fixed by seed.
 func NewWorld(t testing.TB, c *clientv3.Client, seed uint64) *World {
 	return &World{t: t, c: c, rnd: rand.New(rand.NewPCG(seed, seed+1))}
+}
+
+// StartEtcd starts an embedded etcd (quiet, no fsync, random loopback port
+// unless o says otherwise) that stops when the test ends.
+func StartEtcd(t testing.TB, o embedetcd.Options) *embedetcd.Server {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	o.Quiet, o.NoFsync = true, true
+	s, err := embedetcd.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Client returns an etcd client closed when the test ends.
+func Client(t testing.TB, endpoint string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

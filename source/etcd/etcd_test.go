@@ -19,30 +19,6 @@ import (
 
 const prefix = registrytest.Prefix
 
-func startEtcd(t *testing.T, o embedetcd.Options) *embedetcd.Server {
-	t.Helper()
-	if o.Dir == "" {
-		o.Dir = t.TempDir()
-	}
-	o.Quiet, o.NoFsync = true, true
-	s, err := embedetcd.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func newClient(t *testing.T, endpoint string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // recorder is a StatusReporter that remembers the last report.
 type recorder struct {
 	mu     sync.Mutex
@@ -129,8 +105,8 @@ func assertCaughtUp(t *testing.T, s *Source, c *clientv3.Client, when string) {
 }
 
 func TestRandomChangesKeepCountsExact(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{})
-	c := newClient(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 1)
 	for i := 0; i < 40; i++ { // a registry to list first
 		w.RandomOp()
@@ -156,8 +132,8 @@ func TestRandomChangesKeepCountsExact(t *testing.T) {
 }
 
 func TestLeaseExpiryRemovesInstances(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{})
-	c := newClient(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 3)
 	w.AddService()
 	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
@@ -181,8 +157,8 @@ func total(m map[registry.InstanceGroup]int64) (n int64) {
 }
 
 func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{})
-	c := newClient(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 5)
 	for i := 0; i < 20; i++ {
 		w.RandomOp()
@@ -216,8 +192,8 @@ func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
 }
 
 func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{})
-	c := newClient(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 7)
 	w.Put("/custom/ms/files/default/default/sc", `{"appId":"default"}`)
 	w.Put("/custom/inst/files/default/default/sc/i1", `{"status":"UP"}`)
@@ -268,8 +244,8 @@ func tlsConfigWithCA(caFile string) commoncfg.TLSConfig {
 // later revision must not make the watch replay history (which would count
 // the keys created and deleted before the list).
 func TestEmptyRegistryWatchStartsAtCurrentRevision(t *testing.T) {
-	server := startEtcd(t, embedetcd.Options{})
-	c := newClient(t, server.Endpoint)
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 9)
 	w.Put(prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`)
 	w.Del(prefix + "/inst/files/d/p/s/i")

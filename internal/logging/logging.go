@@ -1,4 +1,6 @@
-package main
+// Package logging builds the leveled go-kit loggers of the exporter and the
+// simulator from their --log.level and --log.format flags.
+package logging
 
 import (
 	"fmt"
@@ -10,13 +12,14 @@ import (
 	sloggokit "github.com/tjhop/slog-gokit"
 )
 
+// Levels and Formats are the valid flag values.
 var (
-	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"logfmt", "json"}
+	Levels  = []string{"debug", "info", "warn", "error"}
+	Formats = []string{"logfmt", "json"}
 )
 
-// newLogger returns a leveled go-kit logger writing to w.
-func newLogger(w io.Writer, lvl, format string) (log.Logger, error) {
+// New returns a leveled go-kit logger writing to w.
+func New(w io.Writer, lvl, format string) (log.Logger, error) {
 	var logger log.Logger
 	switch format {
 	case "logfmt":
@@ -43,8 +46,8 @@ func newLogger(w io.Writer, lvl, format string) (log.Logger, error) {
 	return log.With(logger, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), nil
 }
 
-// slogFor adapts logger for libraries that log through log/slog
-// (exporter-toolkit's web server); the go-kit filter still decides levels.
-func slogFor(logger log.Logger) *slog.Logger {
+// Slog adapts logger for libraries that log through log/slog (the
+// exporter-toolkit web server); the go-kit filter still decides levels.
+func Slog(logger log.Logger) *slog.Logger {
 	return slog.New(sloggokit.NewGoKitHandler(logger, slog.LevelDebug))
 }
