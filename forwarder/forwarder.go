@@ -325,7 +325,7 @@ func (f *Forwarder) Resend() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reconcileLocked(listed)
-	alerts := f.alertsLocked()
+	alerts := f.alertsLocked() // also forgets alarms resolved beyond the retention
 	for _, r := range f.ams {
 		r.am.enqueue(alerts)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,7 +145,7 @@ func New(o Options) (*Source, error) {
 				MinConnectTimeout: max(time.Duration(o.Config.DialTimeout), time.Second),
 			})},
 		},
-		endpoints:     strings.Join(o.Config.Endpoints, ","),
+		endpoints:     redactedEndpoints(o.Config.Endpoints),
 		lastDecodeLog: map[registry.Kind]time.Time{},
 	}
 	s.state = registry.NewState(s.layout, o.ExcludeGlobal, s.decodeError)
@@ -155,6 +156,19 @@ func New(o Options) (*Source, error) {
 		WatchEvents: map[registry.WatchEvent]uint64{},
 	}
 	return s, nil
+}
+
+// redactedEndpoints joins the endpoints for messages, with any password
+// written into a URL replaced by xxxxx.
+func redactedEndpoints(endpoints []string) string {
+	out := make([]string, len(endpoints))
+	for i, e := range endpoints {
+		out[i] = e
+		if u, err := url.Parse(e); err == nil {
+			out[i] = u.Redacted()
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func setDefault[T comparable](v *T, def T) {

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +259,12 @@ func TestEmptyRegistryWatchStartsAtCurrentRevision(t *testing.T) {
 	assertCaughtUp(t, s, c, "after a put into an empty registry")
 	if got := s.Snapshot().WatchEvents[registry.WatchEvent{Kind: "instance", Type: "PUT"}]; got != 1 {
 		t.Errorf("%d instance PUTs applied from the watch, want 1 (no replay of history)", got)
+	}
+}
+
+func TestEndpointPasswordsAreRedacted(t *testing.T) {
+	got := redactedEndpoints([]string{"http://root:s3cret@127.0.0.1:2379", "https://127.0.0.1:2380"})
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "root:xxxxx@127.0.0.1:2379") {
+		t.Errorf("redacted endpoints %q", got)
 	}
 }
