@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -146,8 +147,42 @@ func (f *Forwarder) Check(cfg *config.Config) error {
 		if _, err := commoncfg.NewClientFromConfig(amc.HTTPClientConfig, "check"); err != nil {
 			return fmt.Errorf("alerting.alertmanagers[%d].http_config: %w", i, err)
 		}
+		// The HTTP client reads credential files per request; a file that
+		// cannot be read must stop the start-up (or the reload) instead.
+		for key, file := range credentialFiles(amc.HTTPClientConfig) {
+			if _, err := os.ReadFile(file); err != nil {
+				return fmt.Errorf("alerting.alertmanagers[%d].http_config.%s: %w", i, key, err)
+			}
+		}
 	}
 	return nil
+}
+
+// credentialFiles returns the files an HTTP client configuration reads, by
+// configuration key.
+func credentialFiles(c commoncfg.HTTPClientConfig) map[string]string {
+	files := map[string]string{
+		"bearer_token_file":    c.BearerTokenFile,
+		"tls_config.ca_file":   c.TLSConfig.CAFile,
+		"tls_config.cert_file": c.TLSConfig.CertFile,
+		"tls_config.key_file":  c.TLSConfig.KeyFile,
+	}
+	if c.BasicAuth != nil {
+		files["basic_auth.password_file"] = c.BasicAuth.PasswordFile
+		files["basic_auth.username_file"] = c.BasicAuth.UsernameFile
+	}
+	if c.Authorization != nil {
+		files["authorization.credentials_file"] = c.Authorization.CredentialsFile
+	}
+	if c.OAuth2 != nil {
+		files["oauth2.client_secret_file"] = c.OAuth2.ClientSecretFile
+	}
+	for key, file := range files {
+		if file == "" {
+			delete(files, key)
+		}
+	}
+	return files
 }
 
 func alertmanagersByURL(ac config.AlertingConfig) (map[string]config.AlertmanagerConfig, error) {

@@ -547,3 +547,13 @@ func total(xs []int) (n int) {
 	}
 	return n
 }
+
+func TestCheckRefusesUnreadableCredentials(t *testing.T) {
+	cfg := alertingConfig(time.Minute, "http://127.0.0.1:9093")
+	cfg.Alerting.Alertmanagers[0].HTTPClientConfig.Authorization = &commoncfg.Authorization{Type: "Bearer", CredentialsFile: "/nonexistent/token"}
+	_, f := standalone(t, alertingConfig(time.Minute))
+	err := f.Check(cfg)
+	if err == nil || !strings.Contains(err.Error(), "alerting.alertmanagers[0].http_config.authorization.credentials_file") {
+		t.Fatalf("Check: %v; want an error naming the key", err)
+	}
+}

@@ -300,6 +300,8 @@ func TestRunExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yml")
 	writeFile(t, bad, "registry:\n  exclude_global_services: maybe\n")
+	badAM := filepath.Join(dir, "bad-am.yml")
+	writeFile(t, badAM, "alerting:\n  alertmanagers:\n    - url: http://127.0.0.1:9093\n      http_config:\n        authorization:\n          credentials_file: /nonexistent/token\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -310,6 +312,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
 		{"bad log level", []string{"--log.level", "loud"}, 2, "log.level"},
 		{"bad config names key and line", []string{"--config.file", bad, "--web.listen-address", "127.0.0.1:0"}, 1, "bad.yml:2"},
+		{"unreadable Alertmanager credentials", []string{"--config.file", badAM, "--web.listen-address", "127.0.0.1:0"}, 1,
+			"alerting.alertmanagers[0].http_config.authorization.credentials_file"},
 		{"missing config file", []string{"--config.file", filepath.Join(dir, "nope.yml"), "--web.listen-address", "127.0.0.1:0"}, 1, "nope.yml"},
 		{"bad web config", []string{"--web.config.file", filepath.Join(dir, "nope-web.yml"), "--web.listen-address", "127.0.0.1:0"}, 1, "web.config.file"},
 	}
