@@ -96,6 +96,9 @@ func (a *Alertmanager) start() {
 		"--cluster.listen-address=", // no gossip: a single, isolated instance
 		"--log.level=warn",
 	)
+	// If the test binary dies without its cleanups, the kernel kills
+	// Alertmanager too, so that no process outlives the test.
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	a.cmd.Stdout, a.cmd.Stderr = io.Discard, io.Discard
 	if testing.Verbose() {
 		a.cmd.Stderr = os.Stderr
