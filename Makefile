@@ -33,27 +33,34 @@ build:
 build-simulator:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o servicecomb_simulator ./cmd/simulator
 
-# The tests run the real Alertmanager; on Debian as root it is installed
-# when missing. SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the
-# tests instead of skipping them.
+# The tests run the real Alertmanager and Prometheus (and promtool); on
+# Debian as root they are installed when missing. SERVICECOMB_REQUIRE_BINARIES
+# makes a missing binary fail the tests instead of skipping them.
 test: test-deps
+	promtool test rules rules/*.rules_test.yml
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -timeout 8m ./...
 
+TEST_PACKAGES := prometheus-alertmanager prometheus
 test-deps:
-	@if command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1; then exit 0; fi; \
+	@missing=""; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-alertmanager; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else \
-		echo "the tests need Alertmanager: install Debian's prometheus-alertmanager (or put alertmanager on PATH)"; exit 1; \
+		echo "the tests need:$$missing (Debian packages)"; exit 1; \
 	fi
 
 test-short:
 	$(GO) test -count=1 -short ./...
 
-lint:
+lint: test-deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	promtool check rules rules/*.rules.yml
+	$(GO) test -count=1 -run 'FollowConventions' ./e2e
 
 # The simulator on an embedded etcd and the exporter reading it.
 run: build build-simulator

@@ -102,8 +102,21 @@ func NewCenter(bus Publisher, eventType notify.Type, logger log.Logger) *Center 
 	}
 	for _, d := range builtinDefinitions() {
 		c.definitions[d.ID] = d
+		c.zeroTransitions(d.ID)
 	}
 	return c
+}
+
+// zeroTransitions makes the exporter's own transition counters of id exist
+// at zero, so that their series (and rates over them) exist before the
+// first transition.
+func (c *Center) zeroTransitions(id ID) {
+	for _, s := range []Status{Activated, Cleared} {
+		k := TransitionCount{ID: id, Status: s}
+		if _, ok := c.transitions[k]; !ok {
+			c.transitions[k] = 0
+		}
+	}
 }
 
 // Register adds an alarm id. Registering a built-in or existing id again is
@@ -121,6 +134,7 @@ func (c *Center) Register(d Definition) error {
 		return fmt.Errorf("alarm: register %s: already registered", d.ID)
 	}
 	c.definitions[d.ID] = d
+	c.zeroTransitions(d.ID)
 	return nil
 }
 

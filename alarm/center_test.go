@@ -250,6 +250,8 @@ func TestTransitionCounts(t *testing.T) {
 	got := fmt.Sprint(h.center.Transitions())
 	want := fmt.Sprint([]TransitionCount{
 		{BackendConnectionRefuse, "", Activated, 2}, {BackendConnectionRefuse, "", Cleared, 2},
+		// The exporter's own ids exist at zero before their first transition.
+		{InternalError, "", Activated, 0}, {InternalError, "", Cleared, 0},
 		{InternalError, "sc", Activated, 1}, {InternalError, "sc", Cleared, 1},
 	})
 	if got != want {

@@ -49,6 +49,9 @@ servicecomb_alarm_active{id="InternalError",source="http://sc:30100"} 0
 # HELP servicecomb_alarm_transitions_total Times an alarm entered a status (ACTIVATED or CLEARED); keeps counting after the list is cleared.
 # TYPE servicecomb_alarm_transitions_total counter
 servicecomb_alarm_transitions_total{id="BackendConnectionRefuse",source="",status="ACTIVATED"} 1
+servicecomb_alarm_transitions_total{id="BackendConnectionRefuse",source="",status="CLEARED"} 0
+servicecomb_alarm_transitions_total{id="InternalError",source="",status="ACTIVATED"} 0
+servicecomb_alarm_transitions_total{id="InternalError",source="",status="CLEARED"} 0
 servicecomb_alarm_transitions_total{id="InternalError",source="http://sc:30100",status="ACTIVATED"} 1
 servicecomb_alarm_transitions_total{id="InternalError",source="http://sc:30100",status="CLEARED"} 1
 `
@@ -90,6 +93,8 @@ servicecomb_alarm_transitions_total{id="InternalError",source="http://sc:30100",
 # TYPE servicecomb_alarm_transitions_total counter
 servicecomb_alarm_transitions_total{id="BackendConnectionRefuse",source="",status="ACTIVATED"} 1
 servicecomb_alarm_transitions_total{id="BackendConnectionRefuse",source="",status="CLEARED"} 1
+servicecomb_alarm_transitions_total{id="InternalError",source="",status="ACTIVATED"} 0
+servicecomb_alarm_transitions_total{id="InternalError",source="",status="CLEARED"} 0
 servicecomb_alarm_transitions_total{id="InternalError",source="http://sc:30100",status="ACTIVATED"} 1
 servicecomb_alarm_transitions_total{id="InternalError",source="http://sc:30100",status="CLEARED"} 1
 `

@@ -64,9 +64,12 @@ func newAlertmanager(cfg config.AlertmanagerConfig, batch, capacity int, logger 
 	am.logger = log.With(logger, "alertmanager", am.url)
 	m.queueCapacity.WithLabelValues(am.url).Set(float64(capacity))
 	m.queueLength.WithLabelValues(am.url).Set(0)
+	// Every series exists from the start, at zero, so that rates and
+	// ratios over them are defined before the first alert.
 	m.sent.WithLabelValues(am.url)
 	m.errors.WithLabelValues(am.url)
 	m.dropped.WithLabelValues(am.url)
+	m.latency.WithLabelValues(am.url)
 	return am, nil
 }
 
