@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/promtest"
 )
@@ -322,20 +320,11 @@ func allExpressions(t *testing.T) []expression {
 
 func ruleExpressions(t *testing.T) []expression {
 	t.Helper()
-	files, _ := filepath.Glob("../rules/*.rules.yml")
 	var out []expression
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf ruleFile
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for f, rf := range loadRuleFiles(t) {
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
-				out = append(out, expression{where: fmt.Sprintf("%s %s%s", filepath.Base(f), r.Alert, r.Record), expr: r.Expr})
+				out = append(out, expression{where: fmt.Sprintf("%s %s%s", f, r.Alert, r.Record), expr: r.Expr})
 			}
 		}
 	}

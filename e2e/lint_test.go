@@ -107,18 +107,14 @@ type ruleFile struct {
 	} `yaml:"groups"`
 }
 
-func TestRulesFollowConventions(t *testing.T) {
+// loadRuleFiles parses every rule file, by file name.
+func loadRuleFiles(t *testing.T) map[string]ruleFile {
+	t.Helper()
 	files, _ := filepath.Glob("../rules/*.rules.yml")
 	if len(files) == 0 {
-		t.Fatal("no rule files")
+		t.Fatal("no rule files in ../rules")
 	}
-	runbooks, err := os.ReadFile("../docs/runbooks.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	anchors := markdownAnchors(string(runbooks))
-	recorded := map[string]bool{}
-	alerts := 0
+	out := map[string]ruleFile{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -128,6 +124,20 @@ func TestRulesFollowConventions(t *testing.T) {
 		if err := yaml.Unmarshal(data, &rf); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		out[filepath.Base(f)] = rf
+	}
+	return out
+}
+
+func TestRulesFollowConventions(t *testing.T) {
+	runbooks, err := os.ReadFile("../docs/runbooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := markdownAnchors(string(runbooks))
+	recorded := map[string]bool{}
+	alerts := 0
+	for f, rf := range loadRuleFiles(t) {
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
 				if r.Record != "" {
@@ -135,7 +145,7 @@ func TestRulesFollowConventions(t *testing.T) {
 					continue
 				}
 				alerts++
-				where := filepath.Base(f) + " " + r.Alert
+				where := f + " " + r.Alert
 				if !strings.HasPrefix(r.Alert, "ServiceComb") {
 					t.Errorf("%s: alert names start with ServiceComb", where)
 				}
