@@ -53,6 +53,7 @@ const alarmQueueWait = time.Second
 
 // flags are the command line settings.
 type flags struct {
+	command         string // serve (the default) or healthcheck
 	configFile      string
 	listenAddresses []string
 	webConfigFile   string
@@ -60,6 +61,9 @@ type flags struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+
+	healthURL     string
+	healthTimeout time.Duration
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
@@ -84,10 +88,42 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 		Default("logfmt").StringVar(&f.logFormat)
 	app.Flag("shutdown.timeout", "How long a graceful shutdown may take before the exporter exits anyway.").
 		Default("15s").DurationVar(&f.shutdownTimeout)
-	if _, err := app.Parse(args); err != nil {
+	app.Command("serve", "Run the exporter (the default command).").Default()
+	hc := app.Command("healthcheck", "Ask a running exporter for its health and exit 0 if healthy, 1 if unhealthy, 2 if unreachable; "+
+		"for container health checks where there is no shell or curl.")
+	hc.Flag("url", "Health endpoint to ask.").Default("http://127.0.0.1" + defaultListenAddress + "/health").StringVar(&f.healthURL)
+	hc.Flag("timeout", "How long to wait for the answer.").Default("5s").DurationVar(&f.healthTimeout)
+	command, err := app.Parse(args)
+	if err != nil {
 		return nil, err
 	}
+	f.command = command
 	return f, nil
+}
+
+// Exit codes of the healthcheck command.
+const (
+	healthy     = 0
+	unhealthy   = 1
+	unreachable = 2
+)
+
+// healthcheck asks a running exporter's health endpoint.
+func healthcheck(f *flags, stdout, stderr io.Writer) int {
+	client := &http.Client{Timeout: f.healthTimeout}
+	resp, err := client.Get(f.healthURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "unreachable: %v\n", err)
+		return unreachable
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "unhealthy: %s %s\n", resp.Status, body)
+		return unhealthy
+	}
+	fmt.Fprintln(stdout, "healthy")
+	return healthy
 }
 
 func main() {
@@ -103,6 +139,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if f == nil || (len(args) > 0 && isInfoFlag(args)) {
 		return 0 // --help or --version printed
+	}
+	if f.command == "healthcheck" {
+		return healthcheck(f, stdout, stderr)
 	}
 	logger, err := logging.New(stderr, f.logLevel, f.logFormat)
 	if err != nil {

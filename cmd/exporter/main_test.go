@@ -378,3 +378,35 @@ func TestExporterWithEtcdSource(t *testing.T) {
 		t.Errorf("dump: %d %.300s", status, dump)
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yml")
+	// An etcd that is not there: the exporter becomes unhealthy.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadEtcd := "http://" + l.Addr().String()
+	l.Close()
+	writeFile(t, cfgFile, "")
+	good := startExporter(t)
+	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: main\n    etcd:\n      endpoints: [%s]\n      dial_timeout: 1s\n", deadEtcd))
+	bad := startExporter(t, "--config.file", cfgFile)
+
+	check := func(url string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"healthcheck", "--url", url, "--timeout", "2s"}, &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	if code, out := check(good.baseURL + "/health"); code != 0 {
+		t.Errorf("healthy exporter: exit %d (%s)", code, out)
+	}
+	bad.waitFor("unhealthy", func() bool { code, _ := check(bad.baseURL + "/health"); return code == 1 })
+	if _, out := check(bad.baseURL + "/health"); !strings.Contains(out, "400002") {
+		t.Errorf("unhealthy output lacks the error body: %s", out)
+	}
+	if code, out := check(deadEtcd + "/health"); code != 2 {
+		t.Errorf("nothing listening: exit %d (%s), want 2", code, out)
+	}
+}
