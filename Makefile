@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build build-simulator test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
+.PHONY: all build build-simulator docker release test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
@@ -81,3 +81,24 @@ bench-notify:
 # Raise-to-accepted latency and throughput against a local real Alertmanager.
 bench-forwarder: test-deps
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -run '^$$' -bench 'Forward' -benchtime 3x ./forwarder
+
+# Container image (needs a Docker engine).
+IMAGE ?= servicecomb_exporter
+docker:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BRANCH=$(BRANCH) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+# Versioned tarballs for linux/amd64 and linux/arm64 with SHA-256 checksums,
+# in dist/.
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+release:
+	rm -rf dist && mkdir -p dist
+	for platform in $(RELEASE_PLATFORMS); do \
+		os=$${platform%/*}; arch=$${platform#*/}; name=servicecomb_exporter-$(VERSION).$$os-$$arch; \
+		mkdir -p dist/$$name && \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_exporter ./cmd/exporter && \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_simulator ./cmd/simulator && \
+		cp -r README.md docs rules dashboards examples dist/$$name/ && \
+		tar -C dist -czf dist/$$name.tar.gz $$name && rm -rf dist/$$name || exit 1; \
+	done
+	cd dist && sha256sum *.tar.gz > sha256sums.txt && cat sha256sums.txt
