@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build build-simulator docker release test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
+.PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
@@ -102,3 +102,8 @@ release:
 		tar -C dist -czf dist/$$name.tar.gz $$name && rm -rf dist/$$name || exit 1; \
 	done
 	cd dist && sha256sum *.tar.gz > sha256sums.txt && cat sha256sums.txt
+
+# The PrometheusRule and the Grafana dashboards ConfigMap in deploy/kubernetes,
+# generated from rules/ and dashboards/ (a test fails when they disagree).
+manifests:
+	$(GO) run ./internal/manifests/cmd/genmanifests
