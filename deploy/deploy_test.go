@@ -136,6 +136,14 @@ func TestCompose(t *testing.T) {
 		t.Errorf("exporter must listen on and publish 9729: %v %v", exporter.Command, exporter.Ports)
 	}
 	checkFlags(t, "compose simulator", h["simulator"], c.Services["simulator"].Command)
+	for _, name := range []string{"exporter", "simulator"} {
+		if img := c.Services[name].Image; !strings.HasPrefix(img, "servicecomb_exporter:") {
+			t.Errorf("compose %s runs image %q, not the one `make docker` builds (servicecomb_exporter:…)", name, img)
+		}
+	}
+	if ep := c.Services["simulator"].Entrypoint; len(ep) == 0 || ep[0] != "/bin/servicecomb_simulator" {
+		t.Errorf("compose simulator entrypoint %v: the image has /bin/servicecomb_simulator", ep)
+	}
 	if !strings.Contains(h["exporter"], `--web.listen-address=:9729`) {
 		t.Error("the exporter's default port is no longer 9729: update the deployment files")
 	}
@@ -172,6 +180,7 @@ type k8sObject struct {
 		Template struct {
 			Spec struct {
 				Containers []struct {
+					Image string   `yaml:"image"`
 					Args  []string `yaml:"args"`
 					Ports []struct {
 						Name          string `yaml:"name"`
@@ -210,6 +219,13 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	d := objects["Deployment/servicecomb-exporter"]
 	c := d.Spec.Template.Spec.Containers[0]
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "servicecomb_exporter:" + strings.TrimSpace(string(version)); c.Image != want {
+		t.Errorf("deployment image %q, want %q (the version `make docker` tags)", c.Image, want)
+	}
 	checkFlags(t, "deployment", help(t)["exporter"], c.Args)
 	if c.Ports[0].ContainerPort != 9729 || !contains(c.Args, "--web.listen-address=:9729") {
 		t.Errorf("container port %v and args %v must agree on 9729", c.Ports, c.Args)
