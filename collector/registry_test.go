@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
 )
 
 type fakeSnapshots []registry.Snapshot
@@ -77,5 +78,32 @@ servicecomb_registry_watch_events_total{kind="instance",source="main",type="PUT"
 	reg.MustRegister(c)
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
+	}
+}
+
+type fakeEndpoints []servicecenter.EndpointStatus
+
+func (f fakeEndpoints) ServiceCenterEndpoints() []servicecenter.EndpointStatus { return f }
+
+func TestServiceCenterCollector(t *testing.T) {
+	c := NewServiceCenterCollector(fakeEndpoints{
+		{Endpoint: "http://sc-1:30100", Healthy: true, Reachable: true, Version: "2.2.0", APIVersion: "4.0.0", Errors: 2},
+		{Endpoint: "http://sc-2:30100"},
+	})
+	want := `
+# HELP servicecomb_service_center_healthy Whether a Service Center endpoint's own health check passes (1) or not (0, also when unreachable).
+# TYPE servicecomb_service_center_healthy gauge
+servicecomb_service_center_healthy{endpoint="http://sc-1:30100"} 1
+servicecomb_service_center_healthy{endpoint="http://sc-2:30100"} 0
+# HELP servicecomb_service_center_info Version of a Service Center endpoint, from its version API; always 1.
+# TYPE servicecomb_service_center_info gauge
+servicecomb_service_center_info{api_version="4.0.0",endpoint="http://sc-1:30100",version="2.2.0"} 1
+# HELP servicecomb_service_center_request_errors_total Failed requests to a Service Center endpoint: unreachable, timeout, 5xx, malformed or truncated body.
+# TYPE servicecomb_service_center_request_errors_total counter
+servicecomb_service_center_request_errors_total{endpoint="http://sc-1:30100"} 2
+servicecomb_service_center_request_errors_total{endpoint="http://sc-2:30100"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }

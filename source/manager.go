@@ -19,6 +19,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 	"github.com/servicecomb/servicecomb_exporter/source/etcd"
+	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
 )
 
 // Source is one running registry source.
@@ -28,10 +29,15 @@ type Source interface {
 	Snapshot() registry.Snapshot
 }
 
-// Alarms is the part of the alarm center the manager drives.
+// Alarms is the part of the alarm center the manager and the sources
+// drive: the exporter's own BackendConnectionRefuse, and the alarms
+// mirrored from Service Centers.
 type Alarms interface {
 	Raise(id alarm.ID, fields ...alarm.Field) error
 	Clear(id alarm.ID)
+	RaiseFrom(source string, id alarm.ID, fields ...alarm.Field) error
+	ClearFrom(source string, id alarm.ID)
+	List() []alarm.Alarm
 }
 
 // Manager owns the sources. Create it with NewManager, configure it with
@@ -136,6 +142,13 @@ type etcdFingerprint struct {
 	ExcludeGlobal bool
 }
 
+// serviceCenterFingerprint is etcdFingerprint for a Service Center source.
+type serviceCenterFingerprint struct {
+	Config        config.ServiceCenterConfig
+	Password      string
+	ExcludeGlobal bool
+}
+
 func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (built, error) {
 	logger := log.With(m.logger, "source", sc.Name)
 	status := &reporter{m: m, name: sc.Name, generation: generation}
@@ -158,7 +171,23 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 		return built{source: s, generation: generation,
 			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
 	case sc.ServiceCenter != nil:
-		return built{}, fmt.Errorf("servicecenter sources are not supported by this build yet")
+		password, err := sc.ServiceCenter.ReadPassword()
+		if err != nil {
+			return built{}, err
+		}
+		s, err := servicecenter.New(servicecenter.Options{
+			Name:          sc.Name,
+			Config:        *sc.ServiceCenter,
+			ExcludeGlobal: reg.ExcludeGlobalServices,
+			Logger:        logger,
+			Status:        status,
+			Alarms:        m.alarms,
+		})
+		if err != nil {
+			return built{}, err
+		}
+		return built{source: s, generation: generation,
+			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
 	}
 	return built{}, fmt.Errorf("no source type set")
 }
@@ -203,6 +232,29 @@ func (m *Manager) Snapshots() []registry.Snapshot {
 		out = append(out, s.Snapshot())
 	}
 	slices.SortFunc(out, func(a, b registry.Snapshot) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
+// ServiceCenterEndpoints returns the health and version of every endpoint
+// of every Service Center source, ordered by source.
+func (m *Manager) ServiceCenterEndpoints() []servicecenter.EndpointStatus {
+	m.mu.Lock()
+	var names []string
+	for name := range m.sources {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var scs []*servicecenter.Source
+	for _, name := range names {
+		if s, ok := m.sources[name].source.(*servicecenter.Source); ok {
+			scs = append(scs, s)
+		}
+	}
+	m.mu.Unlock()
+	var out []servicecenter.EndpointStatus
+	for _, s := range scs {
+		out = append(out, s.Endpoints()...)
+	}
 	return out
 }
 

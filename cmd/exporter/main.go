@@ -202,6 +202,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		collector.NewHealthCollector(health),
 		collector.NewNotifyCollector(bus),
 		collector.NewRegistryCollector(sources),
+		collector.NewServiceCenterCollector(sources),
 	)
 	reg.MustRegister(alerts.Collectors()...)
 

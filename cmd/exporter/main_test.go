@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -408,5 +409,47 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 	if code, out := check(deadEtcd + "/health"); code != 2 {
 		t.Errorf("nothing listening: exit %d (%s), want 2", code, out)
+	}
+}
+
+// TestExporterWithServiceCenterSource runs the exporter against a server
+// replaying a real Service Center's recorded answers.
+func TestExporterWithServiceCenterSource(t *testing.T) {
+	const recorded = "../../source/servicecenter/testdata/03-steady/"
+	files := map[string]string{
+		"/v4/default/admin/dump":       "dump_cache.json",
+		"/v4/default/admin/alarms":     "alarms.json",
+		"/v4/default/registry/health":  "health.json",
+		"/v4/default/registry/version": "version.json",
+	}
+	sc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		body, err := os.ReadFile(recorded + name)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = w.Write(body)
+	}))
+	defer sc.Close()
+	cfgFile := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: sc\n    servicecenter:\n      endpoints: [%s]\n      poll_interval: 1s\n", sc.URL))
+	e := startExporter(t, "--config.file", cfgFile)
+	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
+	_, metrics := e.get("/metrics", nil)
+	for _, want := range []string{
+		fmt.Sprintf(`servicecomb_service_center_healthy{endpoint=%q} 1`, sc.URL),
+		`servicecomb_registry_source_up{source="sc"} 1`,
+		`servicecomb_registry_domains{source="sc"} 2`,
+		`servicecomb_registry_instances{domain="tenant-a",project="proj-x",source="sc",status="UP"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

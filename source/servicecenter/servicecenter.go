@@ -1,0 +1,397 @@
+// Package servicecenter is the registry source that polls Apache ServiceComb
+// Service Center's REST API: the cache dump for the counts, the alarm list
+// to mirror into the exporter's alarm center, and the health and version of
+// every endpoint of the cluster.
+//
+// The counts are computed by feeding every service and instance of the dump
+// to a fresh registry.State, exactly as the etcd source feeds its list, so
+// that both sources count identically (global services, UNKNOWN frameworks,
+// bad data).
+package servicecenter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// Type is the source type reported in snapshots.
+const Type = "servicecenter"
+
+// Defaults for Options and configuration fields left zero.
+const (
+	DefaultMinBackoff     = 250 * time.Millisecond
+	DefaultMaxBackoff     = 30 * time.Second
+	DefaultPollInterval   = 30 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// httpClientName names the HTTP client in Prometheus' common config.
+const httpClientName = "servicecomb_exporter_servicecenter"
+
+// logInterval rate-limits repeated warnings of one kind (bad registry data
+// per kind, failures per endpoint); every occurrence is still counted.
+const logInterval = 10 * time.Second
+
+// StatusReporter is told when the source loses and regains its backend;
+// the source manager turns this into the BackendConnectionRefuse alarm.
+type StatusReporter interface {
+	SourceDown(source, detail string)
+	SourceUp(source string)
+}
+
+// Alarms is the part of the alarm center the source mirrors Service
+// Center's alarms into.
+type Alarms interface {
+	RaiseFrom(source string, id alarm.ID, fields ...alarm.Field) error
+	ClearFrom(source string, id alarm.ID)
+	List() []alarm.Alarm
+}
+
+// Options configure a Source.
+type Options struct {
+	Name          string
+	Config        config.ServiceCenterConfig
+	ExcludeGlobal bool
+	Logger        log.Logger
+	Status        StatusReporter
+	// Alarms receives Service Center's alarms; nil leaves them alone.
+	Alarms Alarms
+
+	// Retry backoff after a failed poll; zero means the default.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// EndpointStatus is what the source knows of one configured endpoint.
+type EndpointStatus struct {
+	// Endpoint is the configured URL, any password in it redacted.
+	Endpoint string
+	// Healthy: the last health probe answered 200.
+	Healthy bool
+	// Version and APIVersion are from the last version probe that
+	// succeeded ("" until one does).
+	Version, APIVersion string
+	// Reachable: the last health probe got an HTTP response.
+	Reachable bool
+	// Errors counts failed requests to this endpoint: transport errors,
+	// timeouts, unexpected statuses (5xx among them) and malformed bodies.
+	Errors uint64
+}
+
+// endpoint is one Service Center of the cluster.
+type endpoint struct {
+	url  string // without trailing slash; used for requests
+	name string // url with any password redacted; used in messages and as alarm source
+
+	errors atomic.Uint64
+
+	mu     sync.Mutex // guards status
+	status EndpointStatus
+}
+
+// Source polls a Service Center cluster. Create it with New and run it with
+// Run.
+type Source struct {
+	opts           Options
+	layout         registry.Layout
+	client         *http.Client
+	password       string
+	pollInterval   time.Duration
+	requestTimeout time.Duration
+	endpoints      []*endpoint
+
+	// current is the index of the endpoint last used successfully; the
+	// next poll tries it first. Poll goroutine only.
+	current int
+
+	tokenMu sync.Mutex
+	token   token
+	now     func() time.Time // the clock of token expiry; tests replace it
+
+	decodeErrors [registry.NumKinds]atomic.Uint64 // by registry.Kind
+
+	logMu   sync.Mutex
+	lastLog map[string]time.Time
+
+	mu    sync.Mutex // guards state and snap
+	state *registry.State
+	snap  registry.Snapshot // counters and health; Counts filled on demand
+}
+
+// New validates the options and returns a source. It builds the HTTP client
+// and reads the password file, so configuration mistakes surface at
+// start-up.
+func New(o Options) (*Source, error) {
+	if o.Name == "" {
+		return nil, errors.New("servicecenter source: empty name")
+	}
+	if len(o.Config.Endpoints) == 0 {
+		return nil, fmt.Errorf("servicecenter source %s: no endpoints", o.Name)
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.Status == nil {
+		o.Status = nopStatus{}
+	}
+	setDefault(&o.MinBackoff, DefaultMinBackoff)
+	setDefault(&o.MaxBackoff, DefaultMaxBackoff)
+
+	s := &Source{
+		opts:           o,
+		layout:         registry.NewLayout(registry.DefaultPrefix),
+		pollInterval:   time.Duration(o.Config.PollInterval),
+		requestTimeout: time.Duration(o.Config.RequestTimeout),
+		lastLog:        map[string]time.Time{},
+		now:            time.Now,
+	}
+	setDefault(&s.pollInterval, DefaultPollInterval)
+	setDefault(&s.requestTimeout, DefaultRequestTimeout)
+	for _, e := range o.Config.Endpoints {
+		u, err := url.Parse(e)
+		if err != nil {
+			return nil, fmt.Errorf("servicecenter source %s: endpoint: %w", o.Name, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("servicecenter source %s: endpoint %s: want an http:// or https:// URL", o.Name, u.Redacted())
+		}
+		ep := &endpoint{url: strings.TrimSuffix(e, "/"), name: strings.TrimSuffix(u.Redacted(), "/")}
+		ep.status.Endpoint = ep.name
+		s.endpoints = append(s.endpoints, ep)
+	}
+	password, err := o.Config.ReadPassword()
+	if err != nil {
+		return nil, fmt.Errorf("servicecenter source %s: %w", o.Name, err)
+	}
+	s.password = password
+	s.client, err = commoncfg.NewClientFromConfig(o.Config.HTTPClientConfig, httpClientName)
+	if err != nil {
+		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
+	}
+	s.state = registry.NewState(s.layout, o.ExcludeGlobal, nil)
+	s.snap = registry.Snapshot{
+		Source:      o.Name,
+		Type:        Type,
+		Syncs:       map[string]uint64{"success": 0, "failure": 0},
+		WatchEvents: map[registry.WatchEvent]uint64{},
+	}
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+type nopStatus struct{}
+
+func (nopStatus) SourceDown(string, string) {}
+func (nopStatus) SourceUp(string)           {}
+
+// Name is the configured source name.
+func (s *Source) Name() string { return s.opts.Name }
+
+// Snapshot returns the source's counts and health. The counts are those of
+// the last successful poll, kept while Service Center is unreachable.
+func (s *Source) Snapshot() registry.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := s.snap
+	snap.Syncs = cloneMap(s.snap.Syncs)
+	snap.WatchEvents = map[registry.WatchEvent]uint64{}
+	snap.Counts = s.state.Counts()
+	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
+	for _, k := range registry.Kinds {
+		snap.DecodeErrors[k.String()] = s.decodeErrors[k].Load()
+	}
+	return snap
+}
+
+// Endpoints returns the status of every configured endpoint, in
+// configuration order.
+func (s *Source) Endpoints() []EndpointStatus {
+	out := make([]EndpointStatus, len(s.endpoints))
+	for i, ep := range s.endpoints {
+		ep.mu.Lock()
+		out[i] = ep.status
+		ep.mu.Unlock()
+		out[i].Errors = ep.errors.Load()
+	}
+	return out
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Run polls every poll interval until ctx is done. After a failed poll it
+// retries sooner, with capped exponential backoff and jitter, but never
+// later than the poll interval. It returns nil when ctx ends.
+func (s *Source) Run(ctx context.Context) error {
+	backoff := s.opts.MinBackoff
+	for {
+		wait := s.pollInterval
+		if err := s.pollOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait = min(jitter(backoff), s.pollInterval)
+			backoff = min(backoff*2, s.opts.MaxBackoff)
+			level.Debug(s.opts.Logger).Log("msg", "polling Service Center again", "after", wait, "err", err)
+		} else {
+			backoff = s.opts.MinBackoff
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+	}
+}
+
+// jitter spreads retries of many exporters over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// pollOnce probes every endpoint, then reads the registry and the alarms
+// from the first endpoint that works, starting with the one used last, and
+// records the outcome. It is not safe for concurrent use.
+func (s *Source) pollOnce(ctx context.Context) error {
+	start := time.Now()
+	s.probeAll(ctx)
+
+	var failures []string
+	for _, i := range s.candidates() {
+		ep := s.endpoints[i]
+		state, decodeErrs, err := s.fetchRegistry(ctx, ep)
+		var alarms []scAlarm
+		if err == nil {
+			alarms, err = s.fetchAlarms(ctx, ep)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.endpointFailed(ep, err)
+			failures = append(failures, fmt.Sprintf("%s: %v", ep.name, err))
+			continue
+		}
+		if i != s.current {
+			level.Info(s.opts.Logger).Log("msg", "using Service Center endpoint", "endpoint", ep.name,
+				"previous", s.endpoints[s.current].name)
+		}
+		s.current = i
+		s.commit(state, decodeErrs, start)
+		s.mirrorAlarms(ep.name, alarms)
+		return nil
+	}
+	err := fmt.Errorf("servicecenter source %s: no endpoint usable: %s", s.opts.Name, strings.Join(failures, "; "))
+	s.mu.Lock()
+	s.snap.Syncs["failure"]++
+	s.snap.Up = false
+	s.snap.LastError = err.Error()
+	s.mu.Unlock()
+	level.Warn(s.opts.Logger).Log("msg", "Service Center unreachable", "err", err)
+	s.opts.Status.SourceDown(s.opts.Name, err.Error())
+	return err
+}
+
+// candidates orders the endpoints for one poll: the one used last first,
+// then the others in configuration order; among them, those whose health
+// probe succeeded before the others.
+func (s *Source) candidates() []int {
+	n := len(s.endpoints)
+	healthy := make([]int, 0, n)
+	var others []int
+	for k := range n {
+		i := (s.current + k) % n
+		ep := s.endpoints[i]
+		ep.mu.Lock()
+		ok := ep.status.Healthy
+		ep.mu.Unlock()
+		if ok {
+			healthy = append(healthy, i)
+		} else {
+			others = append(others, i)
+		}
+	}
+	return append(healthy, others...)
+}
+
+func (s *Source) commit(state *registry.State, decodeErrs [registry.NumKinds]uint64, start time.Time) {
+	for k, n := range decodeErrs {
+		s.decodeErrors[k].Add(n)
+	}
+	s.mu.Lock()
+	s.state = state
+	s.snap.Up, s.snap.Synced = true, true
+	s.snap.LastSync = time.Now()
+	s.snap.SyncDuration = s.snap.LastSync.Sub(start)
+	s.snap.LastError = ""
+	s.snap.Syncs["success"]++
+	s.mu.Unlock()
+	s.opts.Status.SourceUp(s.opts.Name)
+	level.Debug(s.opts.Logger).Log("msg", "registry synced", "duration", time.Since(start))
+}
+
+// endpointFailed counts and logs (rate-limited) a failed request.
+func (s *Source) endpointFailed(ep *endpoint, err error) {
+	n := ep.errors.Add(1)
+	if s.shouldLog("endpoint " + ep.name) {
+		level.Warn(s.opts.Logger).Log("msg", "Service Center request failed", "endpoint", ep.name, "err", err, "errors_total", n)
+	}
+}
+
+// shouldLog reports whether a message of this kind may be logged now.
+func (s *Source) shouldLog(kind string) bool {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	now := time.Now()
+	if now.Sub(s.lastLog[kind]) < logInterval {
+		return false
+	}
+	s.lastLog[kind] = now
+	return true
+}
+
+// decodeError logs bad registry data now and then; the caller counts it.
+func (s *Source) decodeError(kind registry.Kind, key []byte, err error, total uint64) {
+	if !s.shouldLog("decode " + kind.String()) {
+		return
+	}
+	level.Warn(s.opts.Logger).Log("msg", "skipping registry data that cannot be counted",
+		"kind", kind, "key", truncateKey(key), "err", err, "errors_total", total)
+}
+
+func truncateKey(key []byte) string {
+	const max = 256
+	if len(key) > max {
+		return fmt.Sprintf("%q…", key[:max])
+	}
+	return fmt.Sprintf("%q", key)
+}
