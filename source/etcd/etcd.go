@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/internal/sourcekit"
 )
 
 // Type is the source type reported in snapshots.
@@ -49,12 +49,8 @@ const (
 // kind; every error is still counted.
 const decodeErrorLogInterval = 10 * time.Second
 
-// StatusReporter is told when the source loses and regains its backend;
-// the source manager turns this into the BackendConnectionRefuse alarm.
-type StatusReporter interface {
-	SourceDown(source, detail string)
-	SourceUp(source string)
-}
+// StatusReporter is told when the source loses and regains its backend.
+type StatusReporter = sourcekit.StatusReporter
 
 // Options configure a Source.
 type Options struct {
@@ -106,14 +102,14 @@ func New(o Options) (*Source, error) {
 		o.Logger = log.NewNopLogger()
 	}
 	if o.Status == nil {
-		o.Status = nopStatus{}
+		o.Status = sourcekit.NopStatus{}
 	}
-	setDefault(&o.PageSize, DefaultPageSize)
-	setDefault(&o.ServicesPerRange, DefaultServicesPerRange)
-	setDefault(&o.ProbeInterval, DefaultProbeInterval)
-	setDefault(&o.ProbeTimeout, DefaultProbeTimeout)
-	setDefault(&o.MinBackoff, DefaultMinBackoff)
-	setDefault(&o.MaxBackoff, DefaultMaxBackoff)
+	sourcekit.SetDefault(&o.PageSize, DefaultPageSize)
+	sourcekit.SetDefault(&o.ServicesPerRange, DefaultServicesPerRange)
+	sourcekit.SetDefault(&o.ProbeInterval, DefaultProbeInterval)
+	sourcekit.SetDefault(&o.ProbeTimeout, DefaultProbeTimeout)
+	sourcekit.SetDefault(&o.MinBackoff, DefaultMinBackoff)
+	sourcekit.SetDefault(&o.MaxBackoff, DefaultMaxBackoff)
 	if d := time.Duration(o.Config.RequestTimeout); d > 0 && d < o.ProbeTimeout {
 		o.ProbeTimeout = d
 	}
@@ -171,13 +167,6 @@ func redactedEndpoints(endpoints []string) string {
 	return strings.Join(out, ",")
 }
 
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
 func needsTLS(c config.EtcdConfig) bool {
 	if c.TLSConfig.CAFile != "" || c.TLSConfig.CertFile != "" || c.TLSConfig.ServerName != "" ||
 		c.TLSConfig.InsecureSkipVerify || c.TLSConfig.CA != "" || c.TLSConfig.Cert != "" {
@@ -190,11 +179,6 @@ func needsTLS(c config.EtcdConfig) bool {
 	}
 	return false
 }
-
-type nopStatus struct{}
-
-func (nopStatus) SourceDown(string, string) {}
-func (nopStatus) SourceUp(string)           {}
 
 // Name is the configured source name.
 func (s *Source) Name() string { return s.opts.Name }
@@ -263,7 +247,7 @@ func (s *Source) Run(ctx context.Context) error {
 			backoff = s.opts.MinBackoff
 		}
 		s.recordFailure(err, synced)
-		wait := jitter(backoff)
+		wait := sourcekit.Jitter(backoff)
 		level.Debug(s.opts.Logger).Log("msg", "listing the registry again", "after", wait, "err", err)
 		select {
 		case <-ctx.Done():
@@ -272,11 +256,6 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, s.opts.MaxBackoff)
 	}
-}
-
-// jitter spreads retries of many exporters over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }
 
 // recordFailure updates health after syncAndWatch returned err. A resync

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/internal/sourcekit"
 )
 
 // Type is the source type reported in snapshots.
@@ -48,12 +48,8 @@ const httpClientName = "servicecomb_exporter_servicecenter"
 // per kind, failures per endpoint); every occurrence is still counted.
 const logInterval = 10 * time.Second
 
-// StatusReporter is told when the source loses and regains its backend;
-// the source manager turns this into the BackendConnectionRefuse alarm.
-type StatusReporter interface {
-	SourceDown(source, detail string)
-	SourceUp(source string)
-}
+// StatusReporter is told when the source loses and regains its backend.
+type StatusReporter = sourcekit.StatusReporter
 
 // Alarms is the part of the alarm center the source mirrors Service
 // Center's alarms into.
@@ -148,10 +144,10 @@ func New(o Options) (*Source, error) {
 		o.Logger = log.NewNopLogger()
 	}
 	if o.Status == nil {
-		o.Status = nopStatus{}
+		o.Status = sourcekit.NopStatus{}
 	}
-	setDefault(&o.MinBackoff, DefaultMinBackoff)
-	setDefault(&o.MaxBackoff, DefaultMaxBackoff)
+	sourcekit.SetDefault(&o.MinBackoff, DefaultMinBackoff)
+	sourcekit.SetDefault(&o.MaxBackoff, DefaultMaxBackoff)
 
 	s := &Source{
 		opts:           o,
@@ -161,8 +157,8 @@ func New(o Options) (*Source, error) {
 		lastLog:        map[string]time.Time{},
 		now:            time.Now,
 	}
-	setDefault(&s.pollInterval, DefaultPollInterval)
-	setDefault(&s.requestTimeout, DefaultRequestTimeout)
+	sourcekit.SetDefault(&s.pollInterval, DefaultPollInterval)
+	sourcekit.SetDefault(&s.requestTimeout, DefaultRequestTimeout)
 	for _, e := range o.Config.Endpoints {
 		u, err := url.Parse(e)
 		if err != nil {
@@ -193,18 +189,6 @@ func New(o Options) (*Source, error) {
 	}
 	return s, nil
 }
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
-type nopStatus struct{}
-
-func (nopStatus) SourceDown(string, string) {}
-func (nopStatus) SourceUp(string)           {}
 
 // Name is the configured source name.
 func (s *Source) Name() string { return s.opts.Name }
@@ -257,7 +241,7 @@ func (s *Source) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait = min(jitter(backoff), s.pollInterval)
+			wait = min(sourcekit.Jitter(backoff), s.pollInterval)
 			backoff = min(backoff*2, s.opts.MaxBackoff)
 			level.Debug(s.opts.Logger).Log("msg", "polling Service Center again", "after", wait, "err", err)
 		} else {
@@ -271,11 +255,6 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
-}
-
-// jitter spreads retries of many exporters over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }
 
 // pollOnce probes every endpoint, then reads the registry and the alarms
