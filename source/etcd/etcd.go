@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -188,22 +189,14 @@ func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := s.snap
-	snap.Syncs = cloneMap(s.snap.Syncs)
-	snap.WatchEvents = cloneMap(s.snap.WatchEvents)
+	snap.Syncs = maps.Clone(s.snap.Syncs)
+	snap.WatchEvents = maps.Clone(s.snap.WatchEvents)
 	snap.Counts = s.state.Counts()
 	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
 	for _, k := range registry.Kinds {
 		snap.DecodeErrors[k.String()] = s.decodeErrors[k].Load()
 	}
 	return snap
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // errResync marks failures after which the registry must be listed again

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -199,7 +200,7 @@ func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := s.snap
-	snap.Syncs = cloneMap(s.snap.Syncs)
+	snap.Syncs = maps.Clone(s.snap.Syncs)
 	snap.WatchEvents = map[registry.WatchEvent]uint64{}
 	snap.Counts = s.state.Counts()
 	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
@@ -218,14 +219,6 @@ func (s *Source) Endpoints() []EndpointStatus {
 		out[i] = ep.status
 		ep.mu.Unlock()
 		out[i].Errors = ep.errors.Load()
-	}
-	return out
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }
