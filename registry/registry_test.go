@@ -1,16 +1,15 @@
 package registry
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
 )
 
 func TestParse(t *testing.T) {
@@ -279,7 +278,7 @@ func TestRecordedRegistryMatchesServiceCenter(t *testing.T) {
 		}
 	}
 	c := s.Counts()
-	wantServices, wantInstances, wantDomains := serviceCenterGauges(t)
+	wantServices, wantInstances, wantDomains := scmetrics.Gauges(t, "testdata/service_center_metrics.txt")
 	gotServices := map[string]int64{}
 	for g, n := range c.Services {
 		gotServices[fmt.Sprintf("%s/%s/%s/%s", g.Domain, g.Project, g.Framework, g.FrameworkVersion)] += n
@@ -323,42 +322,4 @@ func loadRecordedKVs(t testing.TB) []recordedKV {
 		out = append(out, recordedKV{k, v})
 	}
 	return out
-}
-
-var scGauge = regexp.MustCompile(`^service_center_db_(service|instance|domain)_total\{(.*)\} (\d+)$`)
-
-// serviceCenterGauges reads Service Center's own service, instance and
-// domain gauges from its recorded /metrics.
-func serviceCenterGauges(t *testing.T) (services, instances map[string]int64, domains int64) {
-	f, err := os.Open("testdata/service_center_metrics.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	services, instances = map[string]int64{}, map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m := scGauge.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		labels := map[string]string{}
-		for _, pair := range strings.Split(m[2], ",") {
-			k, v, _ := strings.Cut(pair, "=")
-			labels[k] = strings.Trim(v, `"`)
-		}
-		n, _ := strconv.ParseInt(m[3], 10, 64)
-		switch m[1] {
-		case "service":
-			services[fmt.Sprintf("%s/%s/%s/%s", labels["domain"], labels["project"], labels["framework"], labels["frameworkVersion"])] += n
-		case "instance":
-			instances[labels["domain"]+"/"+labels["project"]] += n
-		case "domain":
-			domains = n
-		}
-	}
-	if len(services) == 0 || len(instances) == 0 || domains == 0 {
-		t.Fatal("no Service Center gauges found in the recorded metrics")
-	}
-	return services, instances, domains
 }

@@ -1,7 +1,6 @@
 package servicecenter
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -250,51 +249,6 @@ func mustPoll(t testing.TB, s *Source) {
 	if err := s.pollOnce(context.Background()); err != nil {
 		t.Fatalf("poll: %v", err)
 	}
-}
-
-// serviceCenterGauges reads Service Center's own service, instance and
-// domain gauges from the recorded 03-steady /metrics: services by
-// domain/project/framework/frameworkVersion, instances by domain/project.
-func serviceCenterGauges(t testing.TB) (services, instances map[string]int64, domains int64) {
-	f, err := os.Open("testdata/03-steady/metrics.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	services, instances = map[string]int64{}, map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || !strings.HasPrefix(name, "service_center_db_") {
-			continue
-		}
-		labelText, value, _ := strings.Cut(rest, "} ")
-		labels := map[string]string{}
-		for _, pair := range strings.Split(labelText, ",") {
-			k, v, _ := strings.Cut(pair, "=")
-			labels[k] = strings.Trim(v, `"`)
-		}
-		var n int64
-		switch name {
-		case "service_center_db_service_total", "service_center_db_instance_total", "service_center_db_domain_total":
-			if n, err = strconv.ParseInt(value, 10, 64); err != nil {
-				t.Fatalf("metrics line %q: %v", line, err)
-			}
-		}
-		switch name {
-		case "service_center_db_service_total":
-			services[labels["domain"]+"/"+labels["project"]+"/"+labels["framework"]+"/"+labels["frameworkVersion"]] += n
-		case "service_center_db_instance_total":
-			instances[labels["domain"]+"/"+labels["project"]] += n
-		case "service_center_db_domain_total":
-			domains = n
-		}
-	}
-	if len(services) == 0 || len(instances) == 0 || domains == 0 {
-		t.Fatal("no Service Center gauges found in the recorded metrics")
-	}
-	return services, instances, domains
 }
 
 type jsonRaw = json.RawMessage

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
@@ -34,7 +35,7 @@ func flatCounts(c registry.Counts) (services, instances map[string]int64) {
 }
 
 func TestCountsMatchServiceCenterGauges(t *testing.T) {
-	wantServices, wantInstances, wantDomains := serviceCenterGauges(t)
+	wantServices, wantInstances, wantDomains := scmetrics.Gauges(t, "testdata/03-steady/metrics.txt")
 	withGlobal := func(m map[string]int64, key string, n int64) map[string]int64 {
 		m = maps.Clone(m)
 		m[key] += n
@@ -571,7 +572,7 @@ func TestDecodeErrorsCountedPerPoll(t *testing.T) {
 		t.Errorf("decode errors = %v, want %v", snap.DecodeErrors, want)
 	}
 	services2, _ := flatCounts(snap.Counts)
-	wantServices, _, _ := serviceCenterGauges(t)
+	wantServices, _, _ := scmetrics.Gauges(t, "testdata/03-steady/metrics.txt")
 	if !maps.Equal(services2, wantServices) {
 		t.Errorf("services = %v", services2)
 	}
