@@ -40,6 +40,7 @@ type alertmanager struct {
 	failing     bool
 	lastError   time.Time // last failure logged
 	lastDropLog time.Time
+	status      AlertmanagerStatus // counted with the metrics, for Status
 
 	// onSent, when set by a benchmark, is told about every batch sent.
 	onSent func(batch []*models.PostableAlert, err error)
@@ -81,6 +82,7 @@ func (am *alertmanager) enqueue(alerts []*models.PostableAlert) {
 	if over := len(am.queue) - am.capacity; over > 0 {
 		am.queue = am.queue[over:]
 		am.metrics.dropped.WithLabelValues(am.url).Add(float64(over))
+		am.status.Dropped += uint64(over)
 		if time.Since(am.lastDropLog) >= errorLogInterval {
 			level.Warn(am.logger).Log("msg", "alert queue full, dropping the oldest alerts", "capacity", am.capacity)
 			am.lastDropLog = time.Now()
@@ -154,8 +156,11 @@ func (am *alertmanager) send(ctx context.Context, batch []*models.PostableAlert)
 	}
 	am.mu.Lock()
 	defer am.mu.Unlock()
+	am.status.Sent += uint64(len(batch))
 	if err != nil {
 		am.metrics.errors.WithLabelValues(am.url).Add(float64(len(batch)))
+		am.status.Errors += uint64(len(batch))
+		am.status.LastError, am.status.LastErrorAt = err.Error(), time.Now()
 		if !am.failing || time.Since(am.lastError) >= errorLogInterval {
 			level.Error(am.logger).Log("msg", "sending alerts failed", "alerts", len(batch), "err", err)
 			am.lastError = time.Now()
@@ -163,6 +168,7 @@ func (am *alertmanager) send(ctx context.Context, batch []*models.PostableAlert)
 		am.failing = true
 		return
 	}
+	am.status.LastSuccess = time.Now()
 	if am.failing {
 		level.Info(am.logger).Log("msg", "sending alerts works again")
 		am.failing = false

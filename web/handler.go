@@ -52,6 +52,11 @@ type Options struct {
 	Registry func() any
 	// StartTime is when the exporter started, for uptime in the dump API.
 	StartTime time.Time
+
+	// The status page's sections; a nil one says it is not available.
+	Sources       SourceSummaries
+	Alertmanagers AlertmanagerStatuses
+	ReloadStatus  func() ReloadStatus
 }
 
 // NewHandler returns the exporter's HTTP handler.
@@ -78,6 +83,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		Profiling:   "false",
 		Links: []web.LandingLinks{
 			{Address: o.TelemetryPath, Text: "Metrics"},
+			{Address: "/status", Text: "Status", Description: "Health, alarms, sources and Alertmanagers at a glance, for a person"},
 			{Address: "/health", Text: "Health", Description: "Service Center compatible health check"},
 			{Address: "/v4/default/admin/alarms", Text: "Alarms", Description: "The alarm center"},
 			{Address: "/v4/default/admin/dump?options=all", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry state"},
@@ -95,6 +101,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("/-/reload", methods{http.MethodPost: a.reload})
 	mux.Handle("/health", methods{http.MethodGet: a.health})
 	mux.Handle("/version", methods{http.MethodGet: a.version})
+	mux.Handle("/status", methods{http.MethodGet: a.status})
 	mux.Handle("/v4/{project}/registry/health", methods{http.MethodGet: a.health})
 	mux.Handle("/v4/{project}/registry/version", methods{http.MethodGet: a.version})
 	mux.Handle("/v4/{project}/admin/alarms", a.adminOnly(methods{http.MethodGet: a.listAlarms, http.MethodDelete: a.clearAlarms}))

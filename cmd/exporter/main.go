@@ -240,6 +240,9 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		Config:        cfg.Redacted,
 		Registry:      sources.Dump,
 		StartTime:     startTime,
+		Sources:       sources,
+		Alertmanagers: alerts,
+		ReloadStatus:  cfg.Status,
 	})
 	if err != nil {
 		return err

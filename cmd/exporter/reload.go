@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/web"
 )
 
 // configHolder owns the running configuration: it loads the file, hands a
@@ -23,33 +25,74 @@ type configHolder struct {
 	mu      sync.Mutex // one reload at a time
 	current atomic.Pointer[config.Config]
 
-	lastSuccessful prometheus.Gauge
-	lastSuccessTS  prometheus.Gauge
-	reloads        *prometheus.CounterVec
+	// status is the one record of load results: the metrics and the status
+	// page both read it.
+	statusMu sync.Mutex
+	status   web.ReloadStatus
 }
 
 func newConfigHolder(logger log.Logger, filename string, apply func(*config.Config) error, reg prometheus.Registerer) *configHolder {
-	h := &configHolder{
-		logger:   logger,
-		filename: filename,
-		apply:    apply,
-		lastSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+	h := &configHolder{logger: logger, filename: filename, apply: apply}
+	h.status.File = h.filenameOrDefaults()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "servicecomb_exporter", Name: "config_last_reload_successful",
 			Help: "Whether the last configuration load or reload succeeded (1) or failed (0).",
-		}),
-		lastSuccessTS: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, func() float64 { return boolFloat(h.Status().Successful) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "servicecomb_exporter", Name: "config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful configuration load or reload.",
-		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, func() float64 { return unixSeconds(h.Status().LastSuccess) }),
+	)
+	for _, result := range []string{"success", "failure"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "servicecomb_exporter", Name: "config_reloads_total",
-			Help: "Configuration loads and reloads, by result (success or failure).",
-		}, []string{"result"}),
+			Help:        "Configuration loads and reloads, by result (success or failure).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 {
+			s := h.Status()
+			if result == "success" {
+				return float64(s.Successes)
+			}
+			return float64(s.Failures)
+		}))
 	}
-	h.reloads.WithLabelValues("success")
-	h.reloads.WithLabelValues("failure")
-	reg.MustRegister(h.lastSuccessful, h.lastSuccessTS, h.reloads)
 	return h
+}
+
+// Status returns the record of configuration loads.
+func (h *configHolder) Status() web.ReloadStatus {
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	return h.status
+}
+
+func (h *configHolder) record(err error) {
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	now := time.Now()
+	h.status.LastAttempt, h.status.Successful = now, err == nil
+	if err != nil {
+		h.status.LastError = err.Error()
+		h.status.Failures++
+		return
+	}
+	h.status.LastSuccess, h.status.LastError = now, ""
+	h.status.Successes++
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // Current returns the configuration in force.
@@ -61,15 +104,11 @@ func (h *configHolder) Reload() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	err := h.load()
+	h.record(err)
 	if err != nil {
-		h.lastSuccessful.Set(0)
-		h.reloads.WithLabelValues("failure").Inc()
 		level.Error(h.logger).Log("msg", "configuration not loaded, keeping the running one", "file", h.filename, "err", err)
 		return err
 	}
-	h.lastSuccessful.Set(1)
-	h.lastSuccessTS.SetToCurrentTime()
-	h.reloads.WithLabelValues("success").Inc()
 	level.Info(h.logger).Log("msg", "configuration loaded", "file", h.filenameOrDefaults())
 	return nil
 }
