@@ -16,6 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
+.PHONY: status-screenshot
 .PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
@@ -26,6 +27,7 @@ help:
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
+	@echo "status-screenshot  regenerate docs/status-page.png from the browser test"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
@@ -33,18 +35,20 @@ build:
 build-simulator:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o servicecomb_simulator ./cmd/simulator
 
-# The tests run the real Alertmanager and Prometheus (and promtool); on
-# Debian as root they are installed when missing. SERVICECOMB_REQUIRE_BINARIES
-# makes a missing binary fail the tests instead of skipping them.
+# The tests run the real Alertmanager and Prometheus (and promtool), and
+# chromium for the status page; on Debian as root they are installed when
+# missing. SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the tests
+# instead of skipping them.
 test: test-deps
 	promtool test rules rules/*.rules_test.yml
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -timeout 8m ./...
 
-TEST_PACKAGES := prometheus-alertmanager prometheus
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium
 test-deps:
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
@@ -61,6 +65,11 @@ lint: test-deps
 	$(GO) vet ./...
 	promtool check rules rules/*.rules.yml
 	$(GO) test -count=1 -run 'FollowConventions' ./e2e
+
+# docs/status-page.png: /status in chromium during an etcd outage, taken by
+# the browser test (with the build's version information).
+status-screenshot: test-deps
+	$(GO) test -count=1 -ldflags '$(LDFLAGS)' -run '^TestStatusPageInBrowser$$' ./cmd/exporter -args -status-screenshot=$(CURDIR)/docs/status-page.png
 
 # The simulator on an embedded etcd and the exporter reading it.
 run: build build-simulator
