@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: status-screenshot
+.PHONY: status-screenshot bench-status
 .PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
@@ -75,7 +75,7 @@ status-screenshot: test-deps
 run: build build-simulator
 	./scripts/run-demo.sh $(RUN_ARGS)
 
-bench: bench-notify bench-registry bench-forwarder
+bench: bench-notify bench-registry bench-forwarder bench-status
 
 # Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
 # 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
@@ -90,6 +90,12 @@ bench-notify:
 # Raise-to-accepted latency and throughput against a local real Alertmanager.
 bench-forwarder: test-deps
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -run '^$$' -bench 'Forward' -benchtime 3x ./forwarder
+
+# /status with 1,000 domains: the whole exporter on an embedded etcd, the
+# page alone, and the per-domain summary.
+bench-status:
+	$(GO) test -run '^$$' -bench 'StatusPage' -benchtime 50x -count 3 ./cmd/exporter ./web
+	$(GO) test -run '^$$' -bench 'Summaries' -benchtime 50x -count 3 ./source
 
 # Container image (needs a Docker engine).
 IMAGE ?= servicecomb_exporter
