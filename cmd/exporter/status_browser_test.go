@@ -257,7 +257,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	// Recovery, on the same port and data.
 	registrytest.StartEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
-	after := waitSeen(t, ctx, page, true, 30*time.Second, "a green page again", healthy)
+	after := waitSeen(t, ctx, page, true, 60*time.Second, "a green page again", healthy)
 	if len(after.clearedRows) == 0 || !strings.HasPrefix(after.clearedRows[0], "BackendConnectionRefuse exporter") {
 		t.Errorf("recently cleared %q: want the BackendConnectionRefuse alarm", after.clearedRows)
 	}

@@ -69,3 +69,36 @@ func TestStatusPageReloadStatusAgreesWithMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusPageKeepsSecretsOut: with credentials in every place the
+// configuration allows, and every backend failing (so that last errors are
+// shown), the page holds none of them.
+func TestStatusPageKeepsSecretsOut(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	cfgFile := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfgFile, fmt.Sprintf(`sources:
+  - name: main
+    etcd:
+      endpoints: [http://127.0.0.1:1]
+      username: root
+      password: %[1]s
+alerting:
+  resend_interval: 1s
+  alertmanagers:
+    - url: http://operator:%[1]s@127.0.0.1:1/
+      http_config:
+        bearer_token: %[1]s
+`, secret))
+	e := startExporter(t, "--config.file", cfgFile)
+	var body string
+	e.waitFor("the source's and the Alertmanager's errors on the page", func() bool {
+		_, body = e.get("/status", nil)
+		return strings.Contains(body, `<span class="badge bad">DOWN</span>`) && strings.Count(body, `<td class="error">`) >= 2
+	})
+	if strings.Contains(body, secret) {
+		t.Errorf("the status page holds the secret:\n%s", body)
+	}
+	if !strings.Contains(body, "http://operator:xxxxx@127.0.0.1:1/") {
+		t.Errorf("the Alertmanager is not listed with its password redacted:\n%s", body)
+	}
+}
