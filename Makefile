@@ -16,7 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-.PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
+.PHONY: all build build-simulator docker release mixin manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
@@ -26,6 +26,7 @@ help:
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
+	@echo "mixin        regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
@@ -102,6 +103,13 @@ release:
 		tar -C dist -czf dist/$$name.tar.gz $$name && rm -rf dist/$$name || exit 1; \
 	done
 	cd dist && sha256sum *.tar.gz > sha256sums.txt && cat sha256sums.txt
+
+# rules/servicecomb.rules.yml and dashboards/*.json, rendered from the
+# monitoring mixin in mixin/ with go-jsonnet, then the Kubernetes manifests
+# made from them (tests fail when any of them disagree with mixin/).
+mixin:
+	$(GO) run ./internal/mixin/cmd/genmixin
+	$(MAKE) manifests
 
 # The PrometheusRule and the Grafana dashboards ConfigMap in deploy/kubernetes,
 # generated from rules/ and dashboards/ (a test fails when they disagree).

@@ -60,6 +60,11 @@ func Render(mixinDir, config string) (Files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %s: %w", mixinDir, err)
 	}
+	return files(out)
+}
+
+// files renders the evaluated mixin (JSON) as the files the project ships.
+func files(out string) (Files, error) {
 	var parts struct {
 		Alerts     ruleFile                   `json:"alerts"`
 		Rules      ruleFile                   `json:"rules"`
@@ -70,6 +75,7 @@ func Render(mixinDir, config string) (Files, error) {
 	if err := dec.Decode(&parts); err != nil {
 		return nil, fmt.Errorf("mixin output: %w", err)
 	}
+	var err error
 	files := Files{}
 	// One file, recording groups first: the alerts use them.
 	all := ruleFile{Groups: append(parts.Rules.Groups, parts.Alerts.Groups...)}

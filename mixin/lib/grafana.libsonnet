@@ -169,6 +169,11 @@
     [if multi then 'current']: { selected: true, text: ['All'], value: ['$__all'] },
   },
 
+  // The exporter jobs the configured selector matches, one at a time: every
+  // query selects job=~"$job".
+  jobVariable(cfg):: $.variable('job', 'Job', 'label_values(servicecomb_exporter_build_info{%s}, job)' % cfg.servicecombSelector, multi=false),
+  instanceVariable:: $.variable('instance', 'Instance', 'label_values(servicecomb_exporter_build_info{job=~"$job"}, instance)'),
+
   // A dashboard: panels get ids in order; cfg is the mixin's _config.
   dashboard(cfg, uidSuffix, title, description, variables, panels):: {
     uid: cfg.dashboardUIDPrefix + uidSuffix,
