@@ -3,6 +3,7 @@ package mixin
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-jsonnet/formatter"
 	"gopkg.in/yaml.v3"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/promtest"
@@ -295,4 +297,31 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestMixinIsFormatted keeps mixin/ in jsonnetfmt's style, which the
+// people who vendor it expect.
+func TestMixinIsFormatted(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(mixinDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && (strings.HasSuffix(path, ".libsonnet") || strings.HasSuffix(path, ".jsonnet")) {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil || len(files) < 5 {
+		t.Fatalf("mixin files %v: %v", files, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := formatter.Format(f, string(data), formatter.DefaultOptions())
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if want != string(data) {
+			t.Errorf("%s is not formatted: go run github.com/google/go-jsonnet/cmd/jsonnetfmt -i %s", f, f)
+		}
+	}
 }
