@@ -99,7 +99,7 @@ release:
 		mkdir -p dist/$$name && \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_exporter ./cmd/exporter && \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_simulator ./cmd/simulator && \
-		cp -r README.md docs rules dashboards examples dist/$$name/ && \
+		cp -r README.md docs rules dashboards mixin examples dist/$$name/ && \
 		tar -C dist -czf dist/$$name.tar.gz $$name && rm -rf dist/$$name || exit 1; \
 	done
 	cd dist && sha256sum *.tar.gz > sha256sums.txt && cat sha256sums.txt
