@@ -150,7 +150,7 @@
     properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }],
   },
 
-  // A query variable over label values of `metric` (with its selector).
+  // A query variable (label_values(...)); multi-value ones offer All = .*.
   variable(name, label, query, multi=true):: {
     name: name,
     label: label,
