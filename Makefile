@@ -16,8 +16,12 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
+<<<<<<< HEAD
 .PHONY: status-screenshot bench-status
 .PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
+=======
+.PHONY: all build build-simulator docker release mixin manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
+>>>>>>> i14mixin
 
 all: lint test build
 
@@ -27,7 +31,11 @@ help:
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
+<<<<<<< HEAD
 	@echo "status-screenshot  regenerate docs/status-page.png from the browser test"
+=======
+	@echo "mixin        regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/"
+>>>>>>> i14mixin
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
@@ -113,10 +121,17 @@ release:
 		mkdir -p dist/$$name && \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_exporter ./cmd/exporter && \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/servicecomb_simulator ./cmd/simulator && \
-		cp -r README.md docs rules dashboards examples dist/$$name/ && \
+		cp -r README.md docs rules dashboards mixin examples dist/$$name/ && \
 		tar -C dist -czf dist/$$name.tar.gz $$name && rm -rf dist/$$name || exit 1; \
 	done
 	cd dist && sha256sum *.tar.gz > sha256sums.txt && cat sha256sums.txt
+
+# rules/servicecomb.rules.yml and dashboards/*.json, rendered from the
+# monitoring mixin in mixin/ with go-jsonnet, then the Kubernetes manifests
+# made from them (tests fail when any of them disagree with mixin/).
+mixin:
+	$(GO) run ./internal/mixin/cmd/genmixin
+	$(MAKE) manifests
 
 # The PrometheusRule and the Grafana dashboards ConfigMap in deploy/kubernetes,
 # generated from rules/ and dashboards/ (a test fails when they disagree).
