@@ -35,7 +35,19 @@ const (
 	BackendConnectionRefuse ID = "BackendConnectionRefuse"
 	// InternalError: the exporter answered a request with a 5xx.
 	InternalError ID = "InternalError"
+	// IncrementPullError: Service Center's syncer pulled fewer instances
+	// from a peer cluster than it declared; only ever mirrored.
+	IncrementPullError ID = "IncrementPullError"
+	// WebsocketOfScSyncerLost: the websocket between Service Center and its
+	// syncer broke; only ever mirrored. Service Center never clears it.
+	WebsocketOfScSyncerLost ID = "WebsocketOfScSyncerLost"
 )
+
+// AuthenticationFailed is the exporter's own alarm for a Service Center
+// that refuses its credentials (wrong password, blocked account) or their
+// permissions. Its source is the name of the exporter's registry source,
+// since the refusal concerns an account, not one endpoint.
+const AuthenticationFailed ID = "AuthenticationFailed"
 
 // FieldDetail is the standard field: a human-readable account of the alarm.
 const FieldDetail = "detail"
@@ -62,7 +74,8 @@ type Alarm struct {
 	Status Status                     `json:"status"`
 	Fields map[string]json.RawMessage `json:"fields,omitempty"`
 	// Source is empty for the exporter's own alarms; for alarms mirrored
-	// from a Service Center it names that Service Center.
+	// from a Service Center it names that Service Center; for
+	// AuthenticationFailed it names the exporter's registry source.
 	Source      string    `json:"source,omitempty"`
 	ActivatedAt time.Time `json:"activatedAt"`
 	ClearedAt   time.Time `json:"clearedAt,omitzero"`
@@ -147,6 +160,36 @@ func builtinDefinitions() []Definition {
 			Severity:       "warning",
 			Summary:        "The exporter answered requests with server errors.",
 			AutoClearAfter: DefaultInternalErrorAutoClear,
+		},
+	}
+}
+
+// DefaultMirroredAutoClear is how long a mirrored WebsocketOfScSyncerLost
+// stays active after it last changed: Service Center raises it once, when
+// the connection breaks, and never clears it.
+const DefaultMirroredAutoClear = DefaultInternalErrorAutoClear
+
+// serviceCenterDefinitions describe ids the exporter never raises for
+// itself with an empty source (alarms mirrored from Service Center, and
+// AuthenticationFailed, raised per source), so their transition counters
+// are not created at zero for the empty source.
+func serviceCenterDefinitions() []Definition {
+	return []Definition{
+		{
+			ID:       AuthenticationFailed,
+			Severity: "critical",
+			Summary:  "Service Center refuses the exporter's credentials or their permissions.",
+		},
+		{
+			ID:       IncrementPullError,
+			Severity: "warning",
+			Summary:  "Service Center's syncer received an incomplete incremental pull from a peer cluster.",
+		},
+		{
+			ID:             WebsocketOfScSyncerLost,
+			Severity:       "warning",
+			Summary:        "The websocket between Service Center and its syncer was lost.",
+			AutoClearAfter: DefaultMirroredAutoClear,
 		},
 	}
 }

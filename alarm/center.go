@@ -104,6 +104,9 @@ func NewCenter(bus Publisher, eventType notify.Type, logger log.Logger) *Center 
 		c.definitions[d.ID] = d
 		c.zeroTransitions(d.ID)
 	}
+	for _, d := range serviceCenterDefinitions() {
+		c.definitions[d.ID] = d
+	}
 	return c
 }
 

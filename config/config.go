@@ -32,6 +32,9 @@ const (
 
 	defaultSCPollInterval   = model.Duration(30 * time.Second)
 	defaultSCRequestTimeout = model.Duration(10 * time.Second)
+	// Service Center's login limiter: 2 failures, then one per 15 minutes.
+	defaultSCLoginMaxFailures     = 2
+	defaultSCLoginFailureInterval = model.Duration(15 * time.Minute)
 
 	defaultAlertnamePrefix     = "ServiceComb"
 	defaultResendInterval      = model.Duration(time.Minute)
@@ -102,6 +105,11 @@ type ServiceCenterConfig struct {
 	Username     string        `yaml:"username,omitempty"`
 	Password     config.Secret `yaml:"password,omitempty"`
 	PasswordFile string        `yaml:"password_file,omitempty"`
+	// LoginMaxFailures failed logins may be made in a row; after that, one
+	// more every LoginFailureInterval, so that Service Center never bans
+	// the account.
+	LoginMaxFailures     int            `yaml:"login_max_failures"`
+	LoginFailureInterval model.Duration `yaml:"login_failure_interval"`
 }
 
 // AlertingConfig controls sending alarms to Alertmanager.
@@ -156,9 +164,11 @@ func (e *EtcdConfig) setDefaults() {
 
 func (s *ServiceCenterConfig) setDefaults() {
 	*s = ServiceCenterConfig{
-		PollInterval:     defaultSCPollInterval,
-		RequestTimeout:   defaultSCRequestTimeout,
-		HTTPClientConfig: config.DefaultHTTPClientConfig,
+		PollInterval:         defaultSCPollInterval,
+		RequestTimeout:       defaultSCRequestTimeout,
+		HTTPClientConfig:     config.DefaultHTTPClientConfig,
+		LoginMaxFailures:     defaultSCLoginMaxFailures,
+		LoginFailureInterval: defaultSCLoginFailureInterval,
 	}
 }
 

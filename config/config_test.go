@@ -176,6 +176,9 @@ func TestLoadAppliesDefaultsInsideListElements(t *testing.T) {
 		PollInterval:     dur(30 * time.Second),
 		RequestTimeout:   dur(10 * time.Second),
 		HTTPClientConfig: config.DefaultHTTPClientConfig,
+		// Service Center's own login limiter: 2 failures, one per 15 min.
+		LoginMaxFailures:     2,
+		LoginFailureInterval: dur(15 * time.Minute),
 	}
 	if !reflect.DeepEqual(cfg.Sources[1].ServiceCenter, wantSC) {
 		t.Errorf("servicecenter = %+v, want %+v", cfg.Sources[1].ServiceCenter, wantSC)
@@ -649,6 +652,21 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{
 				"config.yml:5: sources[0].servicecenter.poll_interval: must be greater than 0, got 0s",
 				"config.yml:6: sources[0].servicecenter.request_timeout: must be greater than 0, got 0s",
+			},
+		},
+		{
+			name: "login limiter must allow at least one login",
+			input: doc(
+				"sources:",
+				"  - name: sc",
+				"    servicecenter:",
+				"      endpoints: [http://127.0.0.1:30100]",
+				"      login_max_failures: 0",
+				"      login_failure_interval: 0s",
+			),
+			want: []string{
+				"config.yml:5: sources[0].servicecenter.login_max_failures: must be at least 1, got 0",
+				"config.yml:6: sources[0].servicecenter.login_failure_interval: must be greater than 0, got 0s",
 			},
 		},
 		{

@@ -87,6 +87,10 @@ func (ps *problems) serviceCenter(s *ServiceCenterConfig, p keyPath) {
 	ps.positive(p.key("request_timeout"), s.RequestTimeout)
 	ps.httpClient(&s.HTTPClientConfig, p.key("http_config"))
 	ps.password(s.Password, s.PasswordFile, p)
+	if s.LoginMaxFailures < 1 {
+		ps.addf(p.key("login_max_failures"), "must be at least 1, got %d", s.LoginMaxFailures)
+	}
+	ps.positive(p.key("login_failure_interval"), s.LoginFailureInterval)
 }
 
 func (ps *problems) alerting(a *AlertingConfig, p keyPath) {
