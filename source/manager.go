@@ -38,6 +38,7 @@ type Alarms interface {
 	RaiseFrom(source string, id alarm.ID, fields ...alarm.Field) error
 	ClearFrom(source string, id alarm.ID)
 	List() []alarm.Alarm
+	Definition(id alarm.ID) alarm.Definition
 }
 
 // Manager owns the sources. Create it with NewManager, configure it with
@@ -51,7 +52,10 @@ type Manager struct {
 	sources    map[string]*running
 	generation uint64
 	down       map[string]string // source name → why it is down
-	wg         sync.WaitGroup
+	// logins paces the logins of each Service Center source across the
+	// Sources a reload builds for it, so that a reload does not reset it.
+	logins map[string]*servicecenter.LoginLimiter
+	wg     sync.WaitGroup
 }
 
 type running struct {
@@ -67,7 +71,8 @@ func NewManager(logger log.Logger, alarms Alarms) *Manager {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &Manager{logger: logger, alarms: alarms, sources: map[string]*running{}, down: map[string]string{}}
+	return &Manager{logger: logger, alarms: alarms, sources: map[string]*running{}, down: map[string]string{},
+		logins: map[string]*servicecenter.LoginLimiter{}}
 }
 
 // built is a source made from configuration, not yet running.
@@ -114,6 +119,13 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 		}
 		// Reports from the replaced source are ignored from here on.
 		delete(m.sources, name)
+		if _, kept := next[name]; !kept {
+			// Removed: its limiter and its AuthenticationFailed go too.
+			if _, ok := m.logins[name]; ok {
+				delete(m.logins, name)
+				m.alarms.ClearFrom(name, alarm.AuthenticationFailed)
+			}
+		}
 		if _, wasDown := m.down[name]; wasDown {
 			delete(m.down, name)
 			downChanged = true
@@ -182,6 +194,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Logger:        logger,
 			Status:        status,
 			Alarms:        m.alarms,
+			Logins:        m.loginLimiterLocked(sc.Name),
 		})
 		if err != nil {
 			return built{}, err
@@ -190,6 +203,17 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
 	}
 	return built{}, fmt.Errorf("no source type set")
+}
+
+// loginLimiterLocked returns the login limiter of the Service Center
+// source name, the same for every Source built for it.
+func (m *Manager) loginLimiterLocked(name string) *servicecenter.LoginLimiter {
+	l := m.logins[name]
+	if l == nil {
+		l = servicecenter.NewLoginLimiter()
+		m.logins[name] = l
+	}
+	return l
 }
 
 func (m *Manager) startLocked(r *running) {

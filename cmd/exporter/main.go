@@ -219,7 +219,11 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
-		return center.SetAutoClear(alarm.InternalError, time.Duration(c.Alarms.InternalErrorAutoClear))
+		// Service Center never clears WebsocketOfScSyncerLost either: when
+		// mirrored, it gets InternalError's quiet period.
+		quiet := time.Duration(c.Alarms.InternalErrorAutoClear)
+		return errors.Join(center.SetAutoClear(alarm.InternalError, quiet),
+			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
 	}, reg)
 	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("loading configuration: %w", err)

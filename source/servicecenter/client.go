@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -63,15 +65,27 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP status %d: %s", e.code, e.body)
 }
 
-func newStatusError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	return &statusError{code: resp.StatusCode, body: strings.TrimSpace(string(b))}
+// maxErrorBody bounds the part of an error answer that is read.
+const maxErrorBody = 4096
+
+// newStatusError describes an answer other than 200 to request. A 401 or
+// 403 is Service Center refusing the account (or its missing
+// credentials): an *authError quoting its errorCode, errorMessage and
+// detail.
+func (s *Source) newStatusError(ep *endpoint, request string, resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		sc, _ := parseSCError(b)
+		return &authError{Endpoint: ep.name, Request: request, Account: s.opts.Config.Username,
+			Status: resp.StatusCode, SC: sc}
+	}
+	return &statusError{code: resp.StatusCode, body: truncate(strings.TrimSpace(string(b)), 256)}
 }
 
 // bearer returns the token to send (or "" without RBAC), logging in when
 // there is none or it is about to expire. With stale set, the caller's
 // token was refused: a new one is obtained unless another request already
-// replaced it.
+// replaced it. Logins go through the source's LoginLimiter.
 func (s *Source) bearer(ctx context.Context, ep *endpoint, stale string) (string, error) {
 	if s.opts.Config.Username == "" {
 		return "", nil
@@ -86,50 +100,102 @@ func (s *Source) bearer(ctx context.Context, ep *endpoint, stale string) (string
 	}
 	t, err := s.login(ctx, ep)
 	if err != nil {
-		return "", fmt.Errorf("obtaining a token: %w", err)
+		return "", err
 	}
 	s.token = t
 	return t.value, nil
 }
 
+// heldToken is the token obtained last, if any, without logging in: for
+// the requests Service Center serves without one (health, version).
+func (s *Source) heldToken() string {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
+	return s.token.value
+}
+
+// login obtains a token if the limiter allows an attempt now. Renewing an
+// expiring token is an ordinary login: it costs nothing when it succeeds.
 func (s *Source) login(ctx context.Context, ep *endpoint) (token, error) {
+	account := s.opts.Config.Username
+	maxFailures, every := s.loginMaxFailures, s.loginFailureInterval
+	if aerr := s.logins.begin(s.cred, account, s.now(), maxFailures, every); aerr != nil {
+		return token{}, aerr
+	}
+	t, charged, err := s.postToken(ctx, ep)
+	var refusal *authError
+	if errors.As(err, &refusal) && refusal.Request != "login" {
+		refusal = nil
+	}
+	retry := s.logins.end(account, s.now(), maxFailures, every, err == nil, charged, refusal)
+	if err != nil {
+		if refusal == nil {
+			err = fmt.Errorf("obtaining a token: %w", err)
+			if charged && !retry.IsZero() {
+				err = fmt.Errorf("%w; next login attempt not before %s", err, retry.UTC().Format(time.RFC3339))
+			}
+		}
+		return token{}, err
+	}
+	return t, nil
+}
+
+// postToken sends POST /v4/token. charged reports whether the attempt may
+// count as a failure at Service Center: it was refused with a 4xx, or it
+// was sent and no answer came back.
+func (s *Source) postToken(ctx context.Context, ep *endpoint) (t token, charged bool, err error) {
 	body, err := json.Marshal(struct {
 		Name     string `json:"name"`
 		Password string `json:"password"`
 	}{s.opts.Config.Username, s.password})
 	if err != nil {
-		return token{}, err
+		return token{}, false, err
 	}
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url+pathToken, bytes.NewReader(body))
 	if err != nil {
-		return token{}, err
+		return token{}, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return token{}, err
+		return token{}, wrote.Load(), err
 	}
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		// The body of a refused login is not logged: it may echo the request.
-		return token{}, &statusError{code: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		sc, ok := parseSCError(b)
+		// Only the code and message are quoted: the detail of a refused
+		// login may echo what was sent.
+		sc.Detail = ""
+		if resp.StatusCode >= 500 {
+			if ok {
+				return token{}, false, fmt.Errorf("HTTP status %d: errorCode %s %q", resp.StatusCode, sc.Code, sc.Message)
+			}
+			return token{}, false, &statusError{code: resp.StatusCode}
+		}
+		return token{}, resp.StatusCode >= 400, &authError{Endpoint: ep.name, Request: "login",
+			Account: s.opts.Config.Username, Status: resp.StatusCode, SC: sc}
 	}
 	var tr struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSmallBody)).Decode(&tr); err != nil {
-		return token{}, fmt.Errorf("decoding token: %w", err)
+		return token{}, false, fmt.Errorf("decoding token: %w", err)
 	}
 	if tr.Token == "" {
-		return token{}, errors.New("empty token")
+		return token{}, false, errors.New("empty token")
 	}
 	now := s.now()
-	t := token{value: tr.Token, lifetime: defaultTokenLifetime, expires: now.Add(defaultTokenLifetime)}
+	t = token{value: tr.Token, lifetime: defaultTokenLifetime, expires: now.Add(defaultTokenLifetime)}
 	if exp, ok := jwtExpiry(tr.Token); ok {
 		t.expires = exp
 		t.lifetime = max(exp.Sub(now), 0)
 	}
-	return t, nil
+	return t, false, nil
 }
 
 // jwtExpiry reads the exp claim of a JWT without verifying it.
@@ -152,15 +218,22 @@ func jwtExpiry(jwt string) (time.Time, bool) {
 	return time.Unix(sec, 0), true
 }
 
-// get sends GET path to ep within the request timeout, with the token and
-// header, and on a 401 renews the token and retries once. The caller reads
-// the body, closes it and then calls cancel.
-func (s *Source) get(ctx context.Context, ep *endpoint, path string, header http.Header) (*http.Response, context.CancelFunc, error) {
+// get sends GET path to ep within the request timeout, with the header.
+// With auth, it sends a token (logging in if needed) and on a 401 renews
+// the token and retries once; without, it sends the token it holds, if
+// any, and never logs in. The caller reads the body, closes it and then
+// calls cancel.
+func (s *Source) get(ctx context.Context, ep *endpoint, path string, header http.Header, auth bool) (*http.Response, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
-	tok, err := s.bearer(ctx, ep, "")
-	if err != nil {
-		cancel()
-		return nil, nil, err
+	var tok string
+	if auth {
+		var err error
+		if tok, err = s.bearer(ctx, ep, ""); err != nil {
+			cancel()
+			return nil, nil, err
+		}
+	} else {
+		tok = s.heldToken()
 	}
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url+path, nil)
@@ -180,7 +253,9 @@ func (s *Source) get(ctx context.Context, ep *endpoint, path string, header http
 			cancel()
 			return nil, nil, err
 		}
-		if resp.StatusCode == http.StatusUnauthorized && tok != "" && attempt == 0 {
+		if auth && resp.StatusCode == http.StatusUnauthorized && tok != "" && attempt == 0 {
+			// Expired (401205) or no longer valid, as after a Service
+			// Center restart with new keys: not a failed login.
 			drainClose(resp.Body)
 			level.Debug(s.opts.Logger).Log("msg", "token refused, renewing it", "endpoint", ep.name)
 			if tok, err = s.bearer(ctx, ep, tok); err != nil {
@@ -200,15 +275,15 @@ func drainClose(body io.ReadCloser) {
 
 // getJSON gets path and decodes a 200 answer into v; another status is a
 // *statusError.
-func (s *Source) getJSON(ctx context.Context, ep *endpoint, path string, v any) error {
-	resp, cancel, err := s.get(ctx, ep, path, nil)
+func (s *Source) getJSON(ctx context.Context, ep *endpoint, path string, auth bool, v any) error {
+	resp, cancel, err := s.get(ctx, ep, path, nil, auth)
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return newStatusError(resp)
+		return s.newStatusError(ep, "GET "+path, resp)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSmallBody)).Decode(v); err != nil {
 		return fmt.Errorf("decoding %s: %w", path, unexpectedEOF(err))
@@ -221,14 +296,14 @@ func (s *Source) getJSON(ctx context.Context, ep *endpoint, path string, v any) 
 // succeeds.
 func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.State, [registry.NumKinds]uint64, error) {
 	var decodeErrs [registry.NumKinds]uint64
-	resp, cancel, err := s.get(ctx, ep, pathDump, http.Header{"X-Domain-Name": {"default"}})
+	resp, cancel, err := s.get(ctx, ep, pathDump, http.Header{"X-Domain-Name": {"default"}}, true)
 	if err != nil {
 		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
 	}
 	defer cancel()
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeErrs, fmt.Errorf("dump: %w", newStatusError(resp))
+		return nil, decodeErrs, fmt.Errorf("dump: %w", s.newStatusError(ep, "GET "+pathDump, resp))
 	}
 	onError := func(kind registry.Kind, key []byte, err error) {
 		decodeErrs[kind]++
@@ -252,53 +327,124 @@ func (s *Source) fetchAlarms(ctx context.Context, ep *endpoint) ([]scAlarm, erro
 	var list struct {
 		Alarms []scAlarm `json:"alarms"`
 	}
-	if err := s.getJSON(ctx, ep, pathAlarms, &list); err != nil {
+	if err := s.getJSON(ctx, ep, pathAlarms, true, &list); err != nil {
 		return nil, fmt.Errorf("alarms: %w", err)
 	}
 	return list.Alarms, nil
 }
 
+// mirrorKey names a mirrored alarm: the Service Center (endpoint) and id.
+type mirrorKey struct {
+	source string
+	id     alarm.ID
+}
+
 // mirrorAlarms copies the alarm list of one Service Center into the alarm
-// center with that Service Center as source: ACTIVATED alarms are raised
-// (every poll, which keeps an auto-clearing id such as InternalError active
-// while Service Center lists it), CLEARED ones cleared, and active alarms of
-// that source that it no longer lists are cleared.
+// center with that Service Center as source. Only real raises reach the
+// center, so that the raise count and the quiet period mean something:
+//   - an id that does not clear itself is raised whenever the center does
+//     not hold it ACTIVATED with the listed fields (first listing, a
+//     change of fields, again after a clear or a DELETE on the exporter):
+//     Service Center's list is the level;
+//   - an id that clears itself after a quiet period (InternalError,
+//     WebsocketOfScSyncerLost, which Service Center never clears) is raised
+//     only when Service Center lists it anew or with other fields, so it
+//     clears once listed unchanged for the quiet period, and comes back
+//     only with a new occurrence (new fields) there.
+//
+// CLEARED ones are cleared, and active alarms of that source that it no
+// longer lists are cleared.
 func (s *Source) mirrorAlarms(source string, list []scAlarm) {
 	if s.opts.Alarms == nil {
 		return
 	}
+	current := map[alarm.ID]alarm.Alarm{}
+	for _, a := range s.opts.Alarms.List() {
+		if a.Source == source {
+			current[a.ID] = a
+		}
+	}
 	listed := make(map[alarm.ID]bool, len(list))
 	for _, a := range list {
-		if a.ID == "" {
-			continue
-		}
 		id := alarm.ID(a.ID)
+		if id == "" || listed[id] {
+			continue // Service Center lists an id once
+		}
 		listed[id] = true
+		k := mirrorKey{source: source, id: id}
 		switch a.Status {
 		case string(alarm.Activated):
-			keys := make([]string, 0, len(a.Fields))
-			for k := range a.Fields {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			fields := make([]alarm.Field, 0, len(keys))
-			for _, k := range keys {
-				if k != "" {
-					fields = append(fields, alarm.Field{Key: k, Value: a.Fields[k]})
+			fields, sig := mirroredFields(a.Fields)
+			changed := s.mirrored[k] != sig
+			s.mirrored[k] = sig
+			cur, ok := current[id]
+			same := ok && sameFields(cur.Fields, fields)
+			if s.opts.Alarms.Definition(id).AutoClearAfter > 0 {
+				if !changed || same {
+					continue
 				}
+			} else if same && cur.Active() {
+				continue
 			}
 			if err := s.opts.Alarms.RaiseFrom(source, id, fields...); err != nil {
 				level.Warn(s.opts.Logger).Log("msg", "cannot mirror Service Center alarm", "endpoint", source, "id", id, "err", err)
 			}
 		case string(alarm.Cleared):
+			s.mirrored[k] = ""
+			if cur, ok := current[id]; ok && cur.Active() {
+				s.opts.Alarms.ClearFrom(source, id)
+			}
+		}
+	}
+	for id, a := range current {
+		if a.Active() && !listed[id] {
 			s.opts.Alarms.ClearFrom(source, id)
 		}
 	}
-	for _, a := range s.opts.Alarms.List() {
-		if a.Source == source && a.Active() && !listed[a.ID] {
-			s.opts.Alarms.ClearFrom(source, a.ID)
+	for k := range s.mirrored {
+		if k.source == source && !listed[k.id] {
+			delete(s.mirrored, k)
 		}
 	}
+}
+
+// mirroredFields returns an alarm's fields in key order, values compacted
+// as the alarm center stores them, and a signature of them ("" is kept for
+// a listing that is not ACTIVATED).
+func mirroredFields(raw map[string]json.RawMessage) ([]alarm.Field, string) {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	fields := make([]alarm.Field, 0, len(keys))
+	var sig strings.Builder
+	sig.WriteString("ACTIVATED")
+	for _, k := range keys {
+		var buf bytes.Buffer
+		v := raw[k]
+		if json.Compact(&buf, v) == nil {
+			v = buf.Bytes()
+		}
+		fields = append(fields, alarm.Field{Key: k, Value: json.RawMessage(v)})
+		fmt.Fprintf(&sig, "\x00%s\x00%s", k, v)
+	}
+	return fields, sig.String()
+}
+
+// sameFields reports whether the center's fields are the listed ones.
+func sameFields(have map[string]json.RawMessage, want []alarm.Field) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for _, f := range want {
+		if !bytes.Equal(have[f.Key], f.Value.(json.RawMessage)) {
+			return false
+		}
+	}
+	return true
 }
 
 // probeAll probes the health and version of every endpoint, concurrently.
@@ -326,7 +472,7 @@ func (s *Source) probe(ctx context.Context, ep *endpoint) {
 	}
 	verErr := error(nil)
 	if reachable {
-		if verErr = s.getJSON(ctx, ep, pathVersion, &version); verErr != nil && ctx.Err() == nil {
+		if verErr = s.getJSON(ctx, ep, pathVersion, false, &version); verErr != nil && ctx.Err() == nil {
 			s.endpointFailed(ep, fmt.Errorf("version: %w", verErr))
 		}
 	}
@@ -340,18 +486,20 @@ func (s *Source) probe(ctx context.Context, ep *endpoint) {
 
 // health asks ep whether it is healthy: 200 is healthy, 400 with errorCode
 // 400002 is a reachable but unhealthy Service Center (its backend is down),
-// anything else an error.
+// anything else an error. Service Center serves it without a token since
+// 2.0; an older one answering 401 is reachable, its health unknown.
 func (s *Source) health(ctx context.Context, ep *endpoint) (healthy, reachable bool, err error) {
-	resp, cancel, err := s.get(ctx, ep, pathHealth, nil)
+	resp, cancel, err := s.get(ctx, ep, pathHealth, nil, false)
 	if err != nil {
-		var se *statusError
-		return false, errors.As(err, &se), err // a refused login still got an answer
+		return false, false, err
 	}
 	defer cancel()
 	defer drainClose(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return true, true, nil
+	case http.StatusUnauthorized:
+		return false, true, nil
 	case http.StatusBadRequest:
 		var body struct {
 			ErrorCode string `json:"errorCode"`
@@ -362,13 +510,14 @@ func (s *Source) health(ctx context.Context, ep *endpoint) (healthy, reachable b
 		}
 		return false, true, &statusError{code: resp.StatusCode, body: truncate(string(b), 256)}
 	default:
-		return false, true, newStatusError(resp)
+		return false, true, s.newStatusError(ep, "GET "+pathHealth, resp)
 	}
 }
 
 func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
 	if len(s) > n {
-		return s[:n] + "…"
+		return strings.ToValidUTF8(s[:n], "") + "…"
 	}
-	return strings.TrimSpace(s)
+	return s
 }

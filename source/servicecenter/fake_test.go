@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"golang.org/x/time/rate"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
 )
@@ -74,18 +75,30 @@ type fakeSC struct {
 	routes map[string]http.HandlerFunc
 	hits   map[string]int
 
-	// RBAC
+	// RBAC, as Service Center's: health and version need no token; the
+	// others need a valid one. Failed logins are limited per account as
+	// server/service/rbac/blocker.go does (a rate.Limiter of burst 2, one
+	// every 15 minutes); the failure it refuses bans the account for 15
+	// minutes, during which every login answers 403201.
 	user, password string
-	tokenExp       func() string // the exp claim of the next token ("" for none)
+	tokenExp       func() string    // the exp claim of the next token ("" for none)
+	now            func() time.Time // Service Center's clock
 	valid          map[string]bool
-	logins         int
-	bearers        []string // Authorization headers seen on API requests
+	logins         int         // successful logins
+	attempts       []time.Time // every login, when it arrived
+	failed         int         // failed logins (wrong password or blocked)
+	limiters       map[string]*rate.Limiter
+	bannedUntil    map[string]time.Time
+	bans           int
+	forbid         string   // when set, API requests answer 403 with this body
+	bearers        []string // Authorization headers seen on dump and alarms requests
 	nextToken      int
 }
 
 // newFakeSC serves the 03-steady recording.
 func newFakeSC(t testing.TB) *fakeSC {
-	f := &fakeSC{t: t, hits: map[string]int{}, valid: map[string]bool{}}
+	f := &fakeSC{t: t, hits: map[string]int{}, valid: map[string]bool{}, now: time.Now,
+		limiters: map[string]*rate.Limiter{}, bannedUntil: map[string]time.Time{}}
 	f.routes = map[string]http.HandlerFunc{
 		pathDump:    loadFixture(t, "03-steady/dump_cache").handler(),
 		pathAlarms:  loadFixture(t, "03-steady/alarms").handler(),
@@ -128,12 +141,18 @@ func (f *fakeSC) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK) // Service Center's quirk: 200, empty body
 		return
 	}
-	if f.user != "" {
+	if f.user != "" && path != pathHealth && path != pathVersion {
 		auth := r.Header.Get("Authorization")
 		f.bearers = append(f.bearers, auth)
 		if !f.valid[strings.TrimPrefix(auth, "Bearer ")] {
 			f.mu.Unlock()
-			status(http.StatusUnauthorized, `{"errorCode":"401002","errorMessage":"Request Unauthorized"}`)(w, r)
+			status(http.StatusUnauthorized, `{"errorCode":"401201","errorMessage":"Request unauthorized","detail":"token is invalid"}`)(w, r)
+			return
+		}
+		if f.forbid != "" {
+			body := f.forbid
+			f.mu.Unlock()
+			status(http.StatusForbidden, body)(w, r)
 			return
 		}
 	}
@@ -154,8 +173,25 @@ func (f *fakeSC) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := f.now()
+	f.attempts = append(f.attempts, now)
+	if until, ok := f.bannedUntil[req.Name]; ok && !now.After(until) {
+		f.failed++
+		status(http.StatusForbidden, `{"errorCode":"403201","errorMessage":"Account blocked"}`)(w, r)
+		return
+	}
 	if f.user == "" || req.Name != f.user || req.Password != f.password {
-		status(http.StatusUnauthorized, `{"errorCode":"401002","errorMessage":"wrong user name or password"}`)(w, r)
+		f.failed++
+		l := f.limiters[req.Name]
+		if l == nil {
+			l = rate.NewLimiter(rate.Every(15*time.Minute), 2)
+			f.limiters[req.Name] = l
+		}
+		if !l.AllowN(now, 1) {
+			f.bannedUntil[req.Name] = now.Add(15 * time.Minute)
+			f.bans++
+		}
+		status(http.StatusUnauthorized, `{"errorCode":"401202","errorMessage":"User name or password is wrong"}`)(w, r)
 		return
 	}
 	f.logins++

@@ -40,6 +40,9 @@ const (
 	DefaultMaxBackoff     = 30 * time.Second
 	DefaultPollInterval   = 30 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
+	// Service Center's login limiter (server/service/rbac/blocker.go).
+	DefaultLoginMaxFailures     = 2
+	DefaultLoginFailureInterval = 15 * time.Minute
 )
 
 // httpClientName names the HTTP client in Prometheus' common config.
@@ -58,6 +61,7 @@ type Alarms interface {
 	RaiseFrom(source string, id alarm.ID, fields ...alarm.Field) error
 	ClearFrom(source string, id alarm.ID)
 	List() []alarm.Alarm
+	Definition(id alarm.ID) alarm.Definition
 }
 
 // Options configure a Source.
@@ -67,8 +71,14 @@ type Options struct {
 	ExcludeGlobal bool
 	Logger        log.Logger
 	Status        StatusReporter
-	// Alarms receives Service Center's alarms; nil leaves them alone.
+	// Alarms receives Service Center's alarms and AuthenticationFailed;
+	// nil leaves them alone.
 	Alarms Alarms
+	// Logins paces failed logins. The source manager passes the same one
+	// to every Source it builds for one configured source, which then
+	// adopts its credentials when it starts running; nil gives the source
+	// a limiter of its own, with its credentials adopted at once.
+	Logins *LoginLimiter
 
 	// Retry backoff after a failed poll; zero means the default.
 	MinBackoff time.Duration
@@ -119,7 +129,18 @@ type Source struct {
 
 	tokenMu sync.Mutex
 	token   token
-	now     func() time.Time // the clock of token expiry; tests replace it
+	now     func() time.Time // the clock of tokens and logins; tests replace it
+
+	logins               *LoginLimiter
+	sharedLogins         bool
+	cred                 string // credentials(username, password)
+	loginMaxFailures     int
+	loginFailureInterval time.Duration
+
+	// Poll goroutine only: the authentication failure logged last ("" if
+	// none), and what Service Center listed last per mirrored alarm.
+	authLogged string
+	mirrored   map[mirrorKey]string
 
 	decodeErrors [registry.NumKinds]atomic.Uint64 // by registry.Kind
 
@@ -157,6 +178,7 @@ func New(o Options) (*Source, error) {
 		requestTimeout: time.Duration(o.Config.RequestTimeout),
 		lastLog:        map[string]time.Time{},
 		now:            time.Now,
+		mirrored:       map[mirrorKey]string{},
 	}
 	sourcekit.SetDefault(&s.pollInterval, DefaultPollInterval)
 	sourcekit.SetDefault(&s.requestTimeout, DefaultRequestTimeout)
@@ -177,6 +199,16 @@ func New(o Options) (*Source, error) {
 		return nil, fmt.Errorf("servicecenter source %s: %w", o.Name, err)
 	}
 	s.password = password
+	s.cred = credentials(o.Config.Username, password)
+	s.loginMaxFailures = o.Config.LoginMaxFailures
+	s.loginFailureInterval = time.Duration(o.Config.LoginFailureInterval)
+	sourcekit.SetDefault(&s.loginMaxFailures, DefaultLoginMaxFailures)
+	sourcekit.SetDefault(&s.loginFailureInterval, DefaultLoginFailureInterval)
+	s.logins, s.sharedLogins = o.Logins, o.Logins != nil
+	if !s.sharedLogins {
+		s.logins = NewLoginLimiter()
+		s.logins.adopt(s.cred)
+	}
 	s.client, err = commoncfg.NewClientFromConfig(o.Config.HTTPClientConfig, httpClientName)
 	if err != nil {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
@@ -227,6 +259,11 @@ func (s *Source) Endpoints() []EndpointStatus {
 // retries sooner, with capped exponential backoff and jitter, but never
 // later than the poll interval. It returns nil when ctx ends.
 func (s *Source) Run(ctx context.Context) error {
+	if s.sharedLogins {
+		// Only now: a Source built by a reload that fails never runs, and
+		// must not take the credentials over.
+		s.logins.adopt(s.cred)
+	}
 	backoff := s.opts.MinBackoff
 	for {
 		wait := s.pollInterval
@@ -269,6 +306,15 @@ func (s *Source) pollOnce(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			var aerr *authError
+			if errors.As(err, &aerr) {
+				// About the account, not the endpoint: another endpoint
+				// would only cost another login.
+				if !aerr.Deferred {
+					s.endpointFailed(ep, err)
+				}
+				return s.pollFailed(fmt.Errorf("servicecenter source %s: %w", s.opts.Name, aerr), aerr)
+			}
 			s.endpointFailed(ep, err)
 			failures = append(failures, fmt.Sprintf("%s: %v", ep.name, err))
 			continue
@@ -279,16 +325,26 @@ func (s *Source) pollOnce(ctx context.Context) error {
 		}
 		s.current = i
 		s.commit(state, decodeErrs, start)
+		s.authSucceeded()
 		s.mirrorAlarms(ep.name, alarms)
 		return nil
 	}
-	err := fmt.Errorf("servicecenter source %s: no endpoint usable: %s", s.opts.Name, strings.Join(failures, "; "))
+	return s.pollFailed(fmt.Errorf("servicecenter source %s: no endpoint usable: %s", s.opts.Name, strings.Join(failures, "; ")), nil)
+}
+
+// pollFailed records a failed poll; aerr is set when Service Center
+// refused the account.
+func (s *Source) pollFailed(err error, aerr *authError) error {
 	s.mu.Lock()
 	s.snap.Syncs["failure"]++
 	s.snap.Up = false
 	s.snap.LastError = err.Error()
 	s.mu.Unlock()
-	level.Warn(s.opts.Logger).Log("msg", "Service Center unreachable", "err", err)
+	if aerr != nil {
+		s.authFailed(aerr)
+	} else {
+		level.Warn(s.opts.Logger).Log("msg", "Service Center unreachable", "err", err)
+	}
 	s.opts.Status.SourceDown(s.opts.Name, err.Error())
 	return err
 }
