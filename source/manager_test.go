@@ -21,6 +21,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/internal/testcerts"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
 )
 
 // env is a manager wired to a real alarm center and health checker.
@@ -273,4 +274,44 @@ func sourceNames(m *Manager) string {
 		names = append(names, s.Source)
 	}
 	return fmt.Sprint(names)
+}
+
+// A reload rebuilds a changed Service Center source; its login limiter must
+// survive, or each reload would grant new failed logins and get the account
+// banned. Removing the source drops the limiter and its AuthenticationFailed.
+func TestServiceCenterLoginLimiterAcrossReloads(t *testing.T) {
+	e := newEnv(t)
+	scSource := func(poll time.Duration) config.SourceConfig {
+		return config.SourceConfig{Name: "sc", ServiceCenter: &config.ServiceCenterConfig{
+			Endpoints: []string{"http://127.0.0.1:1"}, PollInterval: model.Duration(poll),
+			RequestTimeout: model.Duration(time.Second), Username: "exporter", Password: "secret",
+		}}
+	}
+	limiter := func() *servicecenter.LoginLimiter {
+		e.manager.mu.Lock()
+		defer e.manager.mu.Unlock()
+		return e.manager.logins["sc"]
+	}
+	if err := e.apply(scSource(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	first := limiter()
+	if err := e.apply(scSource(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if first == nil || limiter() != first {
+		t.Fatalf("limiter replaced by a reload: %p, then %p", first, limiter())
+	}
+	if err := e.center.RaiseFrom("sc", alarm.AuthenticationFailed, alarm.Detail("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	if limiter() != nil {
+		t.Error("limiter of a removed source kept")
+	}
+	if a, _ := e.center.Get("sc", alarm.AuthenticationFailed); a.Active() {
+		t.Error("AuthenticationFailed of a removed source still active")
+	}
 }

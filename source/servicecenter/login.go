@@ -187,12 +187,18 @@ func (l *LoginLimiter) tokens(account string, now time.Time, max int, every time
 }
 
 // next is when the account's bucket holds a token again (zero: now).
+// It depends on the bucket only, not on now, so that every poll held back
+// quotes the same time; it is rounded up to the second, as it is shown.
 func (l *LoginLimiter) next(account string, now time.Time, max int, every time.Duration) time.Time {
-	t := l.tokens(account, now, max, every)
-	if t >= 1 {
+	b := l.buckets[account]
+	if b == nil || l.tokens(account, now, max, every) >= 1 {
 		return time.Time{}
 	}
-	return now.Add(time.Duration((1 - t) * float64(every)))
+	t := b.at.Add(time.Duration((1 - b.tokens) * float64(every)))
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return t
 }
 
 // begin asks to attempt a login with cred now. It returns nil, and the
