@@ -76,6 +76,9 @@ type authError struct {
 	Deferred bool
 	// Why is the text of a deferred login without a refusal to quote.
 	Why string
+	// stale: a reload replaced this Source's credentials; it is being
+	// stopped and must report nothing.
+	stale bool
 }
 
 func (e *authError) reason() string {
@@ -208,7 +211,7 @@ func (l *LoginLimiter) begin(cred, account string, now time.Time, max int, every
 	defer l.mu.Unlock()
 	switch {
 	case cred != l.cred:
-		return &authError{Account: account, Deferred: true, Why: "the credentials were replaced by a reload"}
+		return &authError{Account: account, Deferred: true, stale: true, Why: "the credentials were replaced by a reload"}
 	case l.busy:
 		return &authError{Account: account, Deferred: true, Why: "another login is under way"}
 	}

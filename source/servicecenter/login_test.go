@@ -374,3 +374,68 @@ func TestMissingCredentialsQuoted(t *testing.T) {
 		t.Errorf("AuthenticationFailed = %+v", a)
 	}
 }
+
+func TestLoginLimiter(t *testing.T) {
+	const every = 15 * time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b := credentials("exporter", "one"), credentials("exporter", "two")
+	// step: at (minutes after t0), with cred; "fail", "ok", "lost" (sent,
+	// no answer), "refused-unsent" (dial error); want the attempt allowed.
+	type step struct {
+		at      time.Duration
+		cred    string
+		adopt   bool
+		outcome string
+		allowed bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"two failures, then one per interval", []step{
+			{0, a, true, "fail", true}, {0, a, false, "fail", true}, {1, a, false, "", false},
+			{14, a, false, "", false}, {15, a, false, "fail", true}, {16, a, false, "", false}, {30, a, false, "fail", true},
+		}},
+		{"successes cost nothing", []step{
+			{0, a, true, "ok", true}, {0, a, false, "ok", true}, {0, a, false, "ok", true}, {0, a, false, "fail", true},
+			{0, a, false, "fail", true}, {0, a, false, "", false},
+		}},
+		{"a login lost after it was sent counts, an unsent one does not", []step{
+			{0, a, true, "unsent", true}, {0, a, false, "unsent", true}, {0, a, false, "lost", true},
+			{0, a, false, "fail", true}, {0, a, false, "", false},
+		}},
+		{"new credentials: one attempt at once", []step{
+			{0, a, true, "fail", true}, {0, a, false, "fail", true}, {1, b, true, "fail", true}, {2, b, false, "", false},
+		}},
+		{"credentials replaced: the old source may not log in", []step{
+			{0, a, true, "ok", true}, {1, b, true, "ok", true}, {2, a, false, "", false},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLoginLimiter()
+			for i, st := range tt.steps {
+				now := t0.Add(st.at * time.Minute)
+				if st.adopt {
+					l.adopt(st.cred)
+				}
+				err := l.begin(st.cred, "exporter", now, 2, every)
+				if (err == nil) != st.allowed {
+					t.Fatalf("step %d: allowed %v, want %v (%v)", i, err == nil, st.allowed, err)
+				}
+				if err != nil {
+					if !err.Deferred {
+						t.Errorf("step %d: not marked deferred: %+v", i, err)
+					}
+					continue
+				}
+				var refusal *authError
+				if st.outcome == "fail" {
+					refusal = &authError{Request: "login", Status: 401, SC: scError{Code: scErrUserOrPwdWrong}}
+				}
+				charged := st.outcome == "fail" || st.outcome == "lost"
+				l.end("exporter", now, 2, every, st.outcome == "ok", charged, refusal)
+			}
+		})
+	}
+}

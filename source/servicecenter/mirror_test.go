@@ -124,10 +124,16 @@ func TestMirroredAlarmsThatServiceCenterNeverClears(t *testing.T) {
 			if a, _ := center.Get(ep, id); a.Active() || a.RaiseCount != 1 {
 				t.Errorf("unchanged listing raised it again: %+v", a)
 			}
+			// Nor does DELETE on the exporter bring it back unchanged.
+			center.ClearAll()
+			mustPoll(t, s)
+			if a, ok := center.Get(ep, id); ok {
+				t.Errorf("unchanged listing raised it again after DELETE: %+v", a)
+			}
 			// A new occurrence at Service Center (new fields) raises it.
 			sc.set(pathAlarms, alarmList(t, string(id)+" ACTIVATED second occurrence"))
 			mustPoll(t, s)
-			if a, _ := center.Get(ep, id); !a.Active() || a.RaiseCount != 2 || a.Detail() != "second occurrence" {
+			if a, _ := center.Get(ep, id); !a.Active() || a.RaiseCount != 1 || a.Detail() != "second occurrence" {
 				t.Errorf("new occurrence: %+v", a)
 			}
 			if got := transitions(center, ep, id); got != "2 activated, 1 cleared" {
