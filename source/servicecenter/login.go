@@ -76,9 +76,10 @@ type authError struct {
 	Deferred bool
 	// Why is the text of a deferred login without a refusal to quote.
 	Why string
-	// stale: a reload replaced this Source's credentials; it is being
-	// stopped and must report nothing.
-	stale bool
+	// quiet: only during a reload, while the replaced Source stops: it
+	// lost its credentials, or the other one is logging in. Nothing is
+	// reported; the poll is retried.
+	quiet bool
 }
 
 func (e *authError) reason() string {
@@ -211,9 +212,9 @@ func (l *LoginLimiter) begin(cred, account string, now time.Time, max int, every
 	defer l.mu.Unlock()
 	switch {
 	case cred != l.cred:
-		return &authError{Account: account, Deferred: true, stale: true, Why: "the credentials were replaced by a reload"}
+		return &authError{Account: account, Deferred: true, quiet: true, Why: "the credentials were replaced by a reload"}
 	case l.busy:
-		return &authError{Account: account, Deferred: true, Why: "another login is under way"}
+		return &authError{Account: account, Deferred: true, quiet: true, Why: "another login is under way"}
 	}
 	if l.grant || l.tokens(account, now, max, every) >= 1 {
 		l.grant = false

@@ -307,8 +307,8 @@ func (s *Source) pollOnce(ctx context.Context) error {
 				return ctx.Err()
 			}
 			var aerr *authError
-			if errors.As(err, &aerr) && aerr.stale {
-				return err // the Source that replaced this one reports
+			if errors.As(err, &aerr) && aerr.quiet {
+				return err // a reload is under way: retried, not reported
 			}
 			if errors.As(err, &aerr) {
 				// About the account, not the endpoint: another endpoint
