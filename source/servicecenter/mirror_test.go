@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,21 @@ func TestServiceCenterAlarmIdsHaveDefinitions(t *testing.T) {
 		if d.ID != tt.id || d.Severity != tt.severity || d.Summary == "" || d.Summary == generic.Summary ||
 			strings.Contains(d.Summary, "is active") || (d.AutoClearAfter > 0) != tt.autoClear {
 			t.Errorf("definition of %s = %+v", tt.id, d)
+		}
+	}
+}
+
+// The alarms this source raises or gives a definition to have a runbook
+// section under the name of their forwarded alert.
+func TestRunbooksCoverServiceCenterAlarmIds(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/runbooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []alarm.ID{alarm.AuthenticationFailed, alarm.IncrementPullError, alarm.WebsocketOfScSyncerLost} {
+		heading := "\n## ServiceComb" + string(id) + "\n"
+		if !strings.Contains(string(doc), heading) {
+			t.Errorf("docs/runbooks.md has no section %q", strings.TrimSpace(heading))
 		}
 	}
 }
