@@ -314,7 +314,7 @@ func (s *Source) pollOnce(ctx context.Context) error {
 				// About the account, not the endpoint: another endpoint
 				// would only cost another login.
 				if !aerr.Deferred {
-					s.endpointFailed(ep, err)
+					ep.errors.Add(1) // logged once, by authFailed
 				}
 				return s.pollFailed(fmt.Errorf("servicecenter source %s: %w", s.opts.Name, aerr), aerr)
 			}
