@@ -2,7 +2,11 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +17,7 @@ import (
 	"github.com/go-kit/log"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"golang.org/x/time/rate"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
@@ -313,5 +318,130 @@ func TestServiceCenterLoginLimiterAcrossReloads(t *testing.T) {
 	}
 	if a, _ := e.center.Get("sc", alarm.AuthenticationFailed); a.Active() {
 		t.Error("AuthenticationFailed of a removed source still active")
+	}
+}
+
+// rbacServiceCenter is a Service Center with RBAC on, replaying the
+// recorded steady registry, with Service Center's limit on failed logins
+// (2, then one per 15 minutes; the failure beyond bans the account).
+type rbacServiceCenter struct {
+	URL      string
+	mu       sync.Mutex
+	password string
+	attempts int
+	banned   bool
+	limiter  *rate.Limiter
+	token    string
+}
+
+func newRBACServiceCenter(t *testing.T, password string) *rbacServiceCenter {
+	sc := &rbacServiceCenter{password: password, limiter: rate.NewLimiter(rate.Every(15*time.Minute), 2)}
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("servicecenter", "testdata", "03-steady", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	bodies := map[string][]byte{
+		"/v4/default/admin/dump":       fixture("dump_cache"),
+		"/v4/default/admin/alarms":     fixture("alarms"),
+		"/v4/default/registry/health":  fixture("health"),
+		"/v4/default/registry/version": fixture("version"),
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		switch r.URL.Path {
+		case "/v4/token":
+			var req struct{ Name, Password string }
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			sc.attempts++
+			switch {
+			case sc.banned:
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = io.WriteString(w, `{"errorCode":"403201","errorMessage":"Account blocked"}`)
+			case req.Password != sc.password:
+				if !sc.limiter.Allow() {
+					sc.banned = true
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"errorCode":"401202","errorMessage":"User name or password is wrong"}`)
+			default:
+				sc.token = fmt.Sprintf("token-%d", sc.attempts)
+				_, _ = fmt.Fprintf(w, `{"token":%q}`, sc.token)
+			}
+			return
+		case "/v4/default/admin/dump", "/v4/default/admin/alarms":
+			if sc.token == "" || r.Header.Get("Authorization") != "Bearer "+sc.token {
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"errorCode":"401201","errorMessage":"Request unauthorized"}`)
+				return
+			}
+		}
+		b, ok := bodies[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	sc.URL = srv.URL
+	return sc
+}
+
+func (sc *rbacServiceCenter) state() (attempts int, banned bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.attempts, sc.banned
+}
+
+// The issue's scenario through the manager: a wrong password_file, polls
+// every 50 ms, then a reload with the right one.
+func TestReloadFixesWrongServiceCenterPassword(t *testing.T) {
+	sc := newRBACServiceCenter(t, "R1ght-Pa55word!")
+	e := newEnv(t)
+	dir := t.TempDir()
+	source := func(password string) config.SourceConfig {
+		f := filepath.Join(dir, "password")
+		if err := os.WriteFile(f, []byte(password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Sources = []config.SourceConfig{{Name: "sc", ServiceCenter: &config.ServiceCenterConfig{
+			Endpoints: []string{sc.URL}, PollInterval: model.Duration(50 * time.Millisecond),
+			RequestTimeout: model.Duration(2 * time.Second), Username: "exporter", PasswordFile: f,
+			LoginMaxFailures: 2, LoginFailureInterval: model.Duration(15 * time.Minute),
+		}}}
+		return cfg.Sources[0]
+	}
+	if err := e.apply(source("wrong-Pa55word!")); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "AuthenticationFailed", 10*time.Second, func() bool {
+		a, _ := e.center.Get("sc", alarm.AuthenticationFailed)
+		return a.Active() && a.FieldString("nextLoginAttempt") != ""
+	})
+	// Many polls later, still two attempts.
+	failures := e.snapshot("sc").Syncs["failure"]
+	registrytest.WaitFor(t, "ten more polls", 10*time.Second, func() bool { return e.snapshot("sc").Syncs["failure"] >= failures+10 })
+	if attempts, banned := sc.state(); attempts != 2 || banned {
+		t.Fatalf("%d login attempts (banned %v), want 2", attempts, banned)
+	}
+	// The same file again: nothing changes, no attempt.
+	if err := e.apply(source("wrong-Pa55word!")); err != nil {
+		t.Fatal(err)
+	}
+	// The right password: one attempt, at once.
+	if err := e.apply(source("R1ght-Pa55word!")); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.WaitFor(t, "source up after the reload", 5*time.Second, func() bool { return e.snapshot("sc").Up })
+	if attempts, banned := sc.state(); attempts != 3 || banned {
+		t.Errorf("%d login attempts (banned %v), want 3", attempts, banned)
+	}
+	if a, _ := e.center.Get("sc", alarm.AuthenticationFailed); a.Active() {
+		t.Errorf("AuthenticationFailed still active: %+v", a)
 	}
 }
