@@ -429,6 +429,11 @@ func TestReloadFixesWrongServiceCenterPassword(t *testing.T) {
 	if attempts, banned := sc.state(); attempts != 2 || banned {
 		t.Fatalf("%d login attempts (banned %v), want 2", attempts, banned)
 	}
+	// The dump API quotes Service Center.
+	dump := e.manager.Dump().(Dump)
+	if len(dump.Sources) != 1 || !strings.Contains(dump.Sources[0].LastError, `errorCode 401202 "User name or password is wrong"`) {
+		t.Errorf("dump: %+v", dump.Sources)
+	}
 	// The same file again: nothing changes, no attempt.
 	if err := e.apply(source("wrong-Pa55word!")); err != nil {
 		t.Fatal(err)
