@@ -408,9 +408,9 @@ func (s *Source) mirrorAlarms(source string, list []scAlarm) {
 	}
 }
 
-// mirroredFields returns an alarm's fields in key order, values compacted
-// as the alarm center stores them, and a signature of them ("" is kept for
-// a listing that is not ACTIVATED).
+// mirroredFields returns an alarm's fields in key order, values encoded as
+// the alarm center stores them, and a signature of them ("" is kept for a
+// listing that is not ACTIVATED).
 func mirroredFields(raw map[string]json.RawMessage) ([]alarm.Field, string) {
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
@@ -423,10 +423,12 @@ func mirroredFields(raw map[string]json.RawMessage) ([]alarm.Field, string) {
 	var sig strings.Builder
 	sig.WriteString("ACTIVATED")
 	for _, k := range keys {
-		var buf bytes.Buffer
-		v := raw[k]
-		if json.Compact(&buf, v) == nil {
-			v = buf.Bytes()
+		// Encoded as the center encodes a field (compacted, HTML escaped:
+		// "->" in a detail becomes "-\u003e"), so that sameFields compares
+		// like with like.
+		v, err := json.Marshal(raw[k])
+		if err != nil {
+			v = raw[k] // not JSON: RaiseFrom refuses it and says so
 		}
 		fields = append(fields, alarm.Field{Key: k, Value: json.RawMessage(v)})
 		fmt.Fprintf(&sig, "\x00%s\x00%s", k, v)
