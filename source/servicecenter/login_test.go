@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,4 +443,47 @@ func TestLoginLimiter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A login counts when it may have reached Service Center: sent without an
+// answer (a timeout) it counts; a connection refused does not.
+func TestLoginChargedOnlyWhenSent(t *testing.T) {
+	t.Run("sent, no answer: counted", func(t *testing.T) {
+		var attempts atomic.Int32
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == pathToken {
+				attempts.Add(1)
+				select { // answer only after the client gave up
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			http.NotFound(w, r)
+		}))
+		defer srv.Close()
+		defer close(release)
+		cfg := scConfig(srv.URL)
+		cfg.RequestTimeout = model.Duration(200 * time.Millisecond)
+		cfg.Username, cfg.PasswordFile = rbacUser, writePassword(t, rbacPassword)
+		s, _ := newRBACSource(t, cfg, newFakeClock(), Options{})
+		for range 5 {
+			_ = s.pollOnce(context.Background())
+		}
+		if n := attempts.Load(); n != 2 {
+			t.Errorf("%d logins sent, want 2", n)
+		}
+	})
+	t.Run("connection refused: not counted", func(t *testing.T) {
+		cfg := scConfig(closedURL(t))
+		cfg.Username, cfg.PasswordFile = rbacUser, writePassword(t, rbacPassword)
+		s, _ := newRBACSource(t, cfg, newFakeClock(), Options{})
+		for i := range 5 {
+			err := s.pollOnce(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "obtaining a token: ") || !strings.Contains(err.Error(), "connection refused") {
+				t.Fatalf("poll %d: err = %v, want the login tried and refused by the network", i, err)
+			}
+		}
+	})
 }
