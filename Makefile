@@ -16,12 +16,7 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-<<<<<<< HEAD
-.PHONY: status-screenshot bench-status
-.PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
-=======
-.PHONY: all build build-simulator docker release mixin manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
->>>>>>> i14mixin
+.PHONY: all build build-simulator docker release mixin manifests status-screenshot bench-status test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
@@ -31,11 +26,8 @@ help:
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
-<<<<<<< HEAD
 	@echo "status-screenshot  regenerate docs/status-page.png from the browser test"
-=======
 	@echo "mixin        regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/"
->>>>>>> i14mixin
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter

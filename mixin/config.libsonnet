@@ -18,7 +18,7 @@
     configReloadFailedFor: '10m',  // ServiceCombConfigReloadFailed
     alarmActiveFor: '1m',  // ServiceCombAlarmActive
     // Regex of Service Center alarm ids whose alert is critical; the others are warning.
-    alarmCriticalIDs: 'BackendConnectionRefuse',
+    alarmCriticalIDs: 'BackendConnectionRefuse|AuthenticationFailed',
     sourceDownFor: '5m',  // ServiceCombRegistrySourceDown
     syncStaleSeconds: 900,  // ServiceCombRegistrySyncStale: age of the last full list
     syncStaleFor: '5m',  // ServiceCombRegistrySyncStale
