@@ -16,26 +16,20 @@ RUN_ARGS    ?=
 BENCH_TIME  ?= 2s
 BENCH_COUNT ?= 5
 
-<<<<<<< HEAD
 .PHONY: status-screenshot bench-status
-.PHONY: all build build-simulator docker release manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
-=======
-.PHONY: all build build-simulator docker release mixin manifests test test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
->>>>>>> i14mixin
+.PHONY: all build build-simulator docker release mixin manifests test fuzz test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
 all: lint test build
 
 help:
 	@echo "build        build ./$(BINARY) with version information (build-simulator: ./servicecomb_simulator)"
-	@echo "test         every test with the race detector (installs what the tests need)"
+	@echo "test         every test with the race detector (installs what the tests need), then each fuzz target briefly"
+	@echo "fuzz         each fuzz target for FUZZ_TIME (default 3s)"
 	@echo "lint         gofmt and go vet"
 	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
 	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
-<<<<<<< HEAD
 	@echo "status-screenshot  regenerate docs/status-page.png from the browser test"
-=======
 	@echo "mixin        regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/"
->>>>>>> i14mixin
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
@@ -50,6 +44,19 @@ build-simulator:
 test: test-deps
 	promtool test rules rules/*.rules_test.yml
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -timeout 8m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Every fuzz target, each for FUZZ_TIME (a few seconds in `make test`; set it
+# longer for a real search). A failing input is saved under the package's
+# testdata/fuzz and replayed by every later `go test`.
+FUZZ_TIME ?= 3s
+fuzz:
+	@for file in $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$(dirname $$file) $$target for $(FUZZ_TIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) ./$$(dirname $$file) || exit 1; \
+		done; \
+	done
 
 TEST_PACKAGES := prometheus-alertmanager prometheus chromium
 test-deps:
