@@ -34,6 +34,7 @@ import (
 // harness is an alarm center on a bus with a forwarder subscribed.
 type harness struct {
 	t      testing.TB
+	bus    *notify.Bus
 	center *alarm.Center
 	fwd    *Forwarder
 	stop   func()
@@ -51,7 +52,7 @@ func newHarnessWith(t testing.TB, cfg *config.Config, onSent func([]*models.Post
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, center: alarm.NewCenter(bus, typ, nil)}
+	h := &harness{t: t, bus: bus, center: alarm.NewCenter(bus, typ, nil)}
 	h.fwd = New(Options{Alarms: h.center, EventType: typ, FlushTimeout: 2 * time.Second})
 	h.fwd.onSent = onSent
 	if err := bus.Subscribe(h.fwd.Subscriber()); err != nil {
