@@ -181,8 +181,8 @@ func (l *load) offer(rate int) loadResult {
 		time.Sleep(time.Millisecond) // polling counters with a deadline
 	}
 	r.elapsed = time.Since(start)
-	if account() != r.offered {
-		l.b.Fatalf("changes unaccounted for after a minute: %s", r)
+	if n := account(); n != r.offered {
+		l.b.Fatalf("%d changes accounted for, %d offered: %s", n, r.offered, r)
 	}
 	l.b.Logf("%s", r)
 	return r
