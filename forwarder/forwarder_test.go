@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ import (
 // harness is an alarm center on a bus with a forwarder subscribed.
 type harness struct {
 	t      testing.TB
+	bus    *notify.Bus
 	center *alarm.Center
 	fwd    *Forwarder
 	stop   func()
@@ -49,7 +52,7 @@ func newHarnessWith(t testing.TB, cfg *config.Config, onSent func([]*models.Post
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, center: alarm.NewCenter(bus, typ, nil)}
+	h := &harness{t: t, bus: bus, center: alarm.NewCenter(bus, typ, nil)}
 	h.fwd = New(Options{Alarms: h.center, EventType: typ, FlushTimeout: 2 * time.Second})
 	h.fwd.onSent = onSent
 	if err := bus.Subscribe(h.fwd.Subscriber()); err != nil {
@@ -97,12 +100,13 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// activeAlert returns the alert named alertname that am lists, if any.
+// activeAlert returns the alert named alertname that am lists, if any. An
+// API error fails the test: it must never pass for "no alert".
 func activeAlert(t *testing.T, am *amtest.Alertmanager, alertname string) *models.GettableAlert {
 	t.Helper()
 	alerts, err := am.Alerts()
 	if err != nil {
-		return nil
+		t.Fatalf("listing Alertmanager's alerts: %v", err)
 	}
 	for _, a := range alerts {
 		if a.Labels["alertname"] == alertname {
@@ -189,36 +193,95 @@ func TestResolutionSurvivesAlertmanagerRestart(t *testing.T) {
 	}
 }
 
-// TestResolutionReachesFrozenAlertmanager: Alertmanager keeps a firing
-// alert it was told about, but stops answering while the alarm clears. The
-// resolution must reach it once it answers again, well before the alert
-// would have expired by itself.
-func TestResolutionReachesFrozenAlertmanager(t *testing.T) {
+// gate stands between the forwarder and a real Alertmanager. While closed it
+// drops the connection of every request without passing it on, so that
+// nothing sent meanwhile reaches Alertmanager later (a frozen process would
+// still get the request its kernel buffered, once thawed).
+type gate struct {
+	URL string
+
+	mu             sync.RWMutex // held for reading while a request is passed on
+	closed         bool
+	droppedResolve atomic.Int64 // resolved alerts in dropped requests
+}
+
+func newGate(t *testing.T, target string) *gate {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	g := &gate{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.RLock()
+		defer g.mu.RUnlock()
+		if !g.closed {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var batch []models.PostableAlert
+		_ = json.Unmarshal(body, &batch)
+		for _, a := range batch {
+			if !time.Time(a.EndsAt).IsZero() && time.Time(a.EndsAt).Before(time.Now()) {
+				g.droppedResolve.Add(1)
+			}
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	g.URL = srv.URL
+	return g
+}
+
+// close waits for the requests being passed on, then drops all others.
+func (g *gate) close() { g.mu.Lock(); g.closed = true; g.mu.Unlock() }
+func (g *gate) open()  { g.mu.Lock(); g.closed = false; g.mu.Unlock() }
+
+// TestResolutionResentAfterDroppedConnection: Alertmanager keeps a firing
+// alert it was told about, but the send of the resolution fails (the
+// connection is dropped; nothing reaches it). Only the periodic resend of
+// resolved alarms can then deliver the resolution, and it must, well before
+// the alert would have expired by itself.
+func TestResolutionResentAfterDroppedConnection(t *testing.T) {
 	am := amtest.Start(t)
-	const resend = 2 * time.Second // active alerts end 8s after the last send
-	cfg := alertingConfig(resend, am.URL)
-	cfg.Alerting.Alertmanagers[0].Timeout = model.Duration(300 * time.Millisecond)
-	h := newHarness(t, cfg)
+	g := newGate(t, am.URL)
+	h := newHarness(t, alertingConfig(2*time.Second, g.URL)) // active alerts end 8s after the last send
 	const name = "ServiceCombInternalError"
 	if err := h.center.Raise(alarm.InternalError, alarm.Detail("GET /x: 500")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
 
-	am.Freeze()
+	g.close()
+	// Nothing reaches Alertmanager any more: the alert would expire at
+	// the endsAt it has now.
+	expires := time.Time(*activeAlert(t, am, name).EndsAt)
 	h.center.Clear(alarm.InternalError)
-	time.Sleep(time.Second) // not synchronisation: the outage being simulated lasts this long
-	am.Thaw()
-	thawed := time.Now()
-	waitFor(t, "resolution after the freeze", 10*time.Second, func() bool { return activeAlert(t, am, name) == nil })
-	// Without resends the alert would stay until its endsAt, at least
-	// 4×resend−1s−(time to the freeze) after the thaw: well over 3s.
-	if took := time.Since(thawed); took > resend+time.Second {
-		t.Errorf("resolved %v after the thaw; a resend comes every %v", took, resend)
+	waitFor(t, "the resolution's send dropped", 5*time.Second, func() bool { return g.droppedResolve.Load() >= 1 })
+	if n := metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`); n != 0 {
+		t.Fatalf("Alertmanager received %v resolved alerts through a closed gate", n)
+	}
+	g.open()
+	waitFor(t, "resolution delivered by a resend", time.Until(expires)+5*time.Second, func() bool {
+		return metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`) >= 1
+	})
+	if late := time.Since(expires); late > -time.Second {
+		t.Errorf("resolution delivered %v after the alert's own endsAt; a resend should have come well before", late)
+	}
+	if a := activeAlert(t, am, name); a != nil {
+		t.Errorf("alert still firing after the resolution: %v", a.Status)
 	}
 }
 
+// TestOneAlertmanagerDownDoesNotDelayTheOther: while one Alertmanager holds
+// a request for its whole (long) timeout and another refuses connections,
+// a new alert still reaches the live one at once.
 func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
+	const hungTimeout, bound = 10 * time.Second, 2 * time.Second
 	am := amtest.Start(t)
 	// A port with nothing behind it: connections are refused.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -227,26 +290,110 @@ func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	// And one that accepts but never answers.
-	// (The body is read first: only then does the server notice a client
-	// that gives up, and end the request.)
+	// And one that accepts but never answers: each request hangs until the
+	// client gives up, after hungTimeout. (The body is read first: only
+	// then does the server notice a client that gives up.)
+	hanging := make(chan struct{}, 1)
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case hanging <- struct{}{}:
+		default:
+		}
 		<-r.Context().Done()
 	}))
-	defer hang.Close()
-	h := newHarness(t, alertingConfig(time.Minute, dead, hang.URL, am.URL))
-	for _, id := range []alarm.ID{alarm.BackendConnectionRefuse, alarm.InternalError} {
-		if err := h.center.Raise(id, alarm.Detail("x")); err != nil {
-			t.Fatal(err)
-		}
+	t.Cleanup(hang.Close) // after the forwarder stops, which ends the hung request
+	cfg := alertingConfig(time.Minute, dead, hang.URL, am.URL)
+	cfg.Alerting.Alertmanagers[1].Timeout = model.Duration(hungTimeout)
+	h := newHarness(t, cfg)
+	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("x")); err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "both alerts in the live Alertmanager", 5*time.Second, func() bool {
-		return activeAlert(t, am, "ServiceCombBackendConnectionRefuse") != nil && activeAlert(t, am, "ServiceCombInternalError") != nil
+	select {
+	case <-hanging:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hanging Alertmanager got no request")
+	}
+	// The hung Alertmanager now holds a request for hungTimeout.
+	start := time.Now()
+	if err := h.center.Raise(alarm.InternalError, alarm.Detail("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the alert in the live Alertmanager", hungTimeout, func() bool {
+		return activeAlert(t, am, "ServiceCombInternalError") != nil
 	})
+	if took := time.Since(start); took > bound {
+		t.Errorf("the live Alertmanager got the alert after %v, want within %v while another hangs for %v",
+			took.Round(time.Millisecond), bound, hungTimeout)
+	}
+	if activeAlert(t, am, "ServiceCombBackendConnectionRefuse") == nil {
+		t.Error("the first alert is missing in the live Alertmanager")
+	}
 	waitFor(t, "errors counted for the dead one", 10*time.Second, func() bool {
 		return testutil.ToFloat64(h.fwd.metrics.errors.WithLabelValues(dead)) >= 1
 	})
+}
+
+// TestStaleBusEventIgnored: a bus event older than the state a resend
+// already read from the alarm list changes nothing; a newer one is sent.
+func TestStaleBusEventIgnored(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	c, f := standalone(t, alertingConfig(time.Hour, srv.URL))
+	const id = alarm.BackendConnectionRefuse
+	deliver := func(a alarm.Alarm) {
+		t.Helper()
+		if err := f.Subscriber().OnMessage(&alarm.Event{Alarm: a, Definition: c.Definition(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Raise(id, alarm.Detail("first")); err != nil {
+		t.Fatal(err)
+	}
+	raised, _ := c.Get("", id)
+	deliver(raised)
+	// An update and the clear follow; their events are still on the bus
+	// when a resend reads the list.
+	if err := c.Raise(id, alarm.Detail("update")); err != nil {
+		t.Fatal(err)
+	}
+	updated, _ := c.Get("", id)
+	c.Clear(id)
+	cleared, _ := c.Get("", id)
+	if !cleared.UpdatedAt.After(updated.UpdatedAt) {
+		t.Fatalf("clear at %v is not after the update at %v", cleared.UpdatedAt, updated.UpdatedAt)
+	}
+	f.Resend()       // reads the cleared alarm from the list
+	deliver(updated) // the update's event, late: ignored
+	deliver(cleared) // as new as what the resend read: harmless
+	if err := c.Raise(id, alarm.Detail("second")); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := c.Get("", id)
+	deliver(again) // newer: sent
+	runForwarder(t, f)
+	// All was queued before the send loop started: the whole queue goes
+	// out, and its every alert is recorded before sent_total counts it.
+	waitFor(t, "the queue sent", 5*time.Second, func() bool {
+		n := total(rec.sizes())
+		return n >= 4 && f.QueueLengths()[srv.URL] == 0 && testutil.ToFloat64(f.metrics.sent.WithLabelValues(srv.URL)) == float64(n)
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var got []string
+	for _, b := range rec.batches {
+		for _, a := range b {
+			state := "resolved"
+			if time.Time(a.EndsAt).After(time.Now()) {
+				state = "firing"
+			}
+			got = append(got, state+":"+a.Annotations["description"])
+		}
+	}
+	if want := "[firing:first resolved:update resolved:update firing:second]"; fmt.Sprint(got) != want {
+		t.Errorf("sent %v, want %s: the late update event must not re-fire the cleared alarm", got, want)
+	}
 }
 
 func TestTwoExportersProduceOneAlert(t *testing.T) {

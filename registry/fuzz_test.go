@@ -1,9 +1,9 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/json"
-	"slices"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -72,10 +72,35 @@ func FuzzApply(f *testing.F) {
 	})
 }
 
-// referenceService and referenceInstance decode with json.Unmarshal, the
-// obvious implementation that DecodeService and DecodeInstance must match.
+// The reference decoders below are the obvious implementation that
+// DecodeService and DecodeInstance must match: encoding/json and plain Go,
+// sharing nothing with the production code, pre-filter included.
+
+// referenceMaxValueSize is the documented bound on a stored value (256 KiB),
+// written out rather than taken from MaxValueSize.
+const referenceMaxValueSize = 256 * 1024
+
+// referenceObject reports whether value is one the decoders read: not
+// empty, within the bound, valid UTF-8 and a JSON object.
+func referenceObject(value []byte) bool {
+	if len(value) == 0 || len(value) > referenceMaxValueSize {
+		return false
+	}
+	// A round trip through runes turns every invalid UTF-8 byte into
+	// U+FFFD, so it changes exactly the invalid values.
+	if string([]rune(string(value))) != string(value) {
+		return false
+	}
+	var doc any
+	if json.Unmarshal(value, &doc) != nil {
+		return false
+	}
+	_, ok := doc.(map[string]any)
+	return ok
+}
+
 func referenceService(value []byte) (Service, bool) {
-	if checkValue(value) != nil || !isObject(value) {
+	if !referenceObject(value) {
 		return Service{}, false
 	}
 	var doc struct {
@@ -88,7 +113,7 @@ func referenceService(value []byte) (Service, bool) {
 	if json.Unmarshal(value, &doc) != nil {
 		return Service{}, false
 	}
-	s := Service{AppID: doc.AppID, Framework: Unknown, FrameworkVersion: Unknown}
+	s := Service{AppID: doc.AppID, Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}
 	if doc.Framework != nil {
 		if doc.Framework.Name != "" {
 			s.Framework = doc.Framework.Name
@@ -101,21 +126,34 @@ func referenceService(value []byte) (Service, bool) {
 }
 
 func referenceInstance(value []byte) (string, bool) {
-	if checkValue(value) != nil || !isObject(value) {
+	if !referenceObject(value) {
 		return "", false
 	}
 	var doc struct {
 		Status string `json:"status"`
 	}
-	if json.Unmarshal(value, &doc) != nil || !slices.Contains(InstanceStatuses, doc.Status) {
+	if json.Unmarshal(value, &doc) != nil {
 		return "", false
 	}
-	return doc.Status, true
+	switch doc.Status {
+	case "UP", "DOWN", "STARTING", "TESTING", "OUTOFSERVICE":
+		return doc.Status, true
+	}
+	return "", false
 }
 
-func isObject(value []byte) bool {
-	trimmed := bytes.TrimLeft(value, " \t\r\n")
-	return len(trimmed) > 0 && trimmed[0] == '{'
+// show quotes value for a failure message, cut short when long.
+func show(value []byte) string {
+	if len(value) > 200 {
+		return fmt.Sprintf("%q… (%d bytes)", value[:200], len(value))
+	}
+	return fmt.Sprintf("%q", value)
+}
+
+// padded returns an instance document of exactly size bytes.
+func padded(size int) []byte {
+	const head, tail = `{"status":"UP","pad":"`, `"}`
+	return []byte(head + strings.Repeat("a", size-len(head)-len(tail)) + tail)
 }
 
 func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
@@ -125,19 +163,26 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 		`{"appId":"default","framework":{"name":"go-chassis","version":"2.7.0"}}`, `{"framework":"x"}`,
 		`{"framework":{"name":null},"FRAMEWORK":{"version":"1"}}`, `null`, `[]`, `{"appId":{}}`, `{"framework":[]}`,
 		"{\"status\":\"UP\"}\n", `{"ſtatus":"UP"}`, `{"\u212aey":1}`,
+		// The pre-filter: empty, malformed, trailing data, invalid UTF-8.
+		``, ` `, `{"status":"UP"`, `{"status":"UP"}}`, `{"status":"UP"} {}`, `{"status" "UP"}`, `{"status":"UP",}`,
+		`{"status":"DOWN","x":"` + "\xff" + `"}`, `{"status":"UP","x":"` + "\xed\xa0\x80" + `"}`, "{\"appId\":\"\xc0\xaf\"}",
+		`{"status":"UP"` + "\x00" + `}`, `{"status":"UP","x":tru}`, `{"status":"UP","x":01}`,
 	} {
 		f.Add([]byte(seed))
 	}
+	// The size bound: the largest value read, and one byte more.
+	f.Add(padded(256 * 1024))
+	f.Add(padded(256*1024 + 1))
 	f.Fuzz(func(t *testing.T, value []byte) {
 		gotSvc, err := DecodeService(value)
 		wantSvc, ok := referenceService(value)
 		if (err == nil) != ok || gotSvc != wantSvc {
-			t.Fatalf("DecodeService(%q) = %+v, %v; encoding/json gives %+v, ok %v", value, gotSvc, err, wantSvc, ok)
+			t.Fatalf("DecodeService(%s) = %+v, %v; encoding/json gives %+v, ok %v", show(value), gotSvc, err, wantSvc, ok)
 		}
 		gotStatus, err := DecodeInstance(value)
 		wantStatus, ok := referenceInstance(value)
 		if (err == nil) != ok || gotStatus != wantStatus {
-			t.Fatalf("DecodeInstance(%q) = %q, %v; encoding/json gives %q, ok %v", value, gotStatus, err, wantStatus, ok)
+			t.Fatalf("DecodeInstance(%s) = %q, %v; encoding/json gives %q, ok %v", show(value), gotStatus, err, wantStatus, ok)
 		}
 	})
 }
