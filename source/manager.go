@@ -50,6 +50,7 @@ type Manager struct {
 	mu         sync.Mutex
 	ctx        context.Context // set by Run; nil before
 	sources    map[string]*running
+	order      []string // source names in configuration order
 	generation uint64
 	down       map[string]string // source name → why it is down
 	// logins paces the logins of each Service Center source across the
@@ -60,7 +61,8 @@ type Manager struct {
 
 type running struct {
 	source      Source
-	fingerprint any // what the source was built from; equal means no restart
+	fingerprint any      // what the source was built from; equal means no restart
+	endpoints   []string // configured endpoints, credentials stripped
 	generation  uint64
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -79,6 +81,7 @@ func NewManager(logger log.Logger, alarms Alarms) *Manager {
 type built struct {
 	source      Source
 	fingerprint any
+	endpoints   []string
 	generation  uint64
 }
 
@@ -102,6 +105,7 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := map[string]built{}
+	order := make([]string, 0, len(cfg.Sources))
 	for i, sc := range cfg.Sources {
 		m.generation++
 		b, err := m.build(sc, cfg.Registry, m.generation)
@@ -109,7 +113,9 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
 		}
 		next[sc.Name] = b
+		order = append(order, sc.Name)
 	}
+	m.order = order
 	var stopping []*running
 	downChanged := false
 	for name, r := range m.sources {
@@ -136,7 +142,7 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 		m.updateAlarmLocked()
 	}
 	for name, b := range next {
-		r := &running{source: b.source, fingerprint: b.fingerprint, generation: b.generation}
+		r := &running{source: b.source, fingerprint: b.fingerprint, endpoints: b.endpoints, generation: b.generation}
 		m.sources[name] = r
 		if m.ctx != nil {
 			m.startLocked(r)
@@ -180,7 +186,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 		if err != nil {
 			return built{}, err
 		}
-		return built{source: s, generation: generation,
+		return built{source: s, generation: generation, endpoints: stripCredentials(sc.Etcd.Endpoints),
 			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
 	case sc.ServiceCenter != nil:
 		password, err := sc.ServiceCenter.ReadPassword()
@@ -199,7 +205,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 		if err != nil {
 			return built{}, err
 		}
-		return built{source: s, generation: generation,
+		return built{source: s, generation: generation, endpoints: stripCredentials(sc.ServiceCenter.Endpoints),
 			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
 	}
 	return built{}, fmt.Errorf("no source type set")

@@ -111,8 +111,9 @@ func (a *api) clearAlarms(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// dumpOptions are the parts of the dump API, in answer order.
-var dumpOptions = []string{"info", "config", "env", "cache"}
+// dumpOptions are the parts of the dump API, in answer order; cache, the
+// registry in Service Center's shape, is streamed last (see cachedump.go).
+var dumpOptions = []string{"info", "config", "env", "exporter", "cache"}
 
 type dumpInfo struct {
 	versionInfo
@@ -135,16 +136,18 @@ type dumpEnv struct {
 	Goroutines int    `json:"goroutines"`
 }
 
-type dumpCache struct {
+// dumpExporter is the exporter's own state: its sources with their counts,
+// and the alarms.
+type dumpExporter struct {
 	Registry any           `json:"registry"`
 	Alarms   []alarm.Alarm `json:"alarms"`
 }
 
 type dumpAnswer struct {
-	Info   *dumpInfo  `json:"info,omitempty"`
-	Config any        `json:"config,omitempty"`
-	Env    *dumpEnv   `json:"env,omitempty"`
-	Cache  *dumpCache `json:"cache,omitempty"`
+	Info     *dumpInfo     `json:"info,omitempty"`
+	Config   any           `json:"config,omitempty"`
+	Env      *dumpEnv      `json:"env,omitempty"`
+	Exporter *dumpExporter `json:"exporter,omitempty"`
 }
 
 func parseDumpOptions(raw string) (map[string]bool, string) {
@@ -207,13 +210,17 @@ func (a *api) dump(w http.ResponseWriter, r *http.Request) {
 			Goroutines: runtime.NumGoroutine(),
 		}
 	}
-	if want["cache"] {
-		out.Cache = &dumpCache{Registry: map[string]any{}, Alarms: a.Alarms.List()}
+	if want["exporter"] {
+		out.Exporter = &dumpExporter{Registry: map[string]any{}, Alarms: a.Alarms.List()}
 		if a.Registry != nil {
 			if reg := a.Registry(); reg != nil {
-				out.Cache.Registry = reg
+				out.Exporter.Registry = reg
 			}
 		}
+	}
+	if want["cache"] {
+		a.dumpWithCache(w, r, out)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }

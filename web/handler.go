@@ -47,9 +47,16 @@ type Options struct {
 	// Config returns the running configuration as YAML with every secret
 	// redacted, for the dump API.
 	Config func() ([]byte, error)
-	// Registry returns what the exporter knows of the registry, for the
-	// dump API's cache option; nil until a registry source exists.
+	// Registry returns the exporter's own state of its sources (health and
+	// counts), for the dump API's exporter option.
 	Registry func() any
+	// Cache returns the source whose registry the dump API's cache option
+	// streams: the named one, the first configured for "". nil and no
+	// error: no source is configured. The error names an unknown source.
+	Cache func(source string) (CacheDumper, error)
+	// Clusters returns each source's endpoints, credentials stripped, by
+	// source name (GET /v4/{project}/admin/clusters).
+	Clusters func() map[string][]string
 	// StartTime is when the exporter started, for uptime in the dump API.
 	StartTime time.Time
 
@@ -86,7 +93,7 @@ func NewHandler(o Options) (http.Handler, error) {
 			{Address: "/status", Text: "Status", Description: "Health, alarms, sources and Alertmanagers at a glance, for a person"},
 			{Address: "/health", Text: "Health", Description: "Service Center compatible health check"},
 			{Address: "/v4/default/admin/alarms", Text: "Alarms", Description: "The alarm center"},
-			{Address: "/v4/default/admin/dump?options=all", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry state"},
+			{Address: "/v4/default/admin/dump?options=info,config,env,exporter", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry sources' state"},
 		},
 	})
 	if err != nil {
@@ -106,6 +113,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("/v4/{project}/registry/version", methods{http.MethodGet: a.version})
 	mux.Handle("/v4/{project}/admin/alarms", a.adminOnly(methods{http.MethodGet: a.listAlarms, http.MethodDelete: a.clearAlarms}))
 	mux.Handle("/v4/{project}/admin/dump", a.adminOnly(methods{http.MethodGet: a.dump}))
+	mux.Handle("/v4/{project}/admin/clusters", a.adminOnly(methods{http.MethodGet: a.clusters}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			landing.ServeHTTP(w, r)

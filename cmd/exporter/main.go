@@ -247,6 +247,14 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		Sources:       sources,
 		Alertmanagers: alerts,
 		ReloadStatus:  cfg.Status,
+		Cache: func(name string) (web.CacheDumper, error) {
+			d, err := sources.CacheDumper(name)
+			if d == nil { // no typed nil in the interface
+				return nil, err
+			}
+			return d, err
+		},
+		Clusters: sources.Clusters,
 	})
 	if err != nil {
 		return err

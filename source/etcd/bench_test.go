@@ -97,7 +97,7 @@ func rawRangedRead(ctx context.Context, s *Source, c *clientv3.Client) (keys int
 	go func() {
 		defer close(pages)
 		l := lister{s: s, client: c, out: pages}
-		l.fetchAll(ctx)
+		l.fetchAll(ctx, s.countedParts())
 	}()
 	for p := range pages {
 		if p.err != nil {

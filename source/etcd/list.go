@@ -28,7 +28,7 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 		defer wg.Done()
 		defer close(pages)
 		l := lister{s: s, client: client, out: pages}
-		l.fetchAll(ctx)
+		l.fetchAll(ctx, s.countedParts())
 	}()
 	defer wg.Wait()
 	defer cancel() // stops the fetcher before waiting for it on early return
@@ -51,9 +51,26 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 }
 
 type page struct {
+	part     int // index of the listPart the keys are under
 	kvs      []*mvccpb.KeyValue
 	revision int64
 	err      error
+}
+
+// listPart is one prefix a lister reads. Its kind decides where the prefix
+// is cut and what the lister learns from it (KindOther: neither).
+type listPart struct {
+	prefix string
+	kind   registry.Kind
+}
+
+// countedParts are the prefixes a sync reads, in registry.ListOrder.
+func (s *Source) countedParts() []listPart {
+	parts := make([]listPart, len(registry.ListOrder))
+	for i, kind := range registry.ListOrder {
+		parts[i] = listPart{prefix: s.layout.Prefix(kind), kind: kind}
+	}
+	return parts
 }
 
 // lister fetches the pages of one list.
@@ -77,14 +94,16 @@ type lister struct {
 	services map[string][]string // "domain/project/" → service ids
 }
 
-func (l *lister) fetchAll(ctx context.Context) {
+// fetchAll sends the pages of every part, in order. Split points are only
+// known for the services and instances prefixes when the projects (and,
+// for instances, the services) are read by an earlier part.
+func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 	l.services = map[string][]string{}
-	for _, kind := range registry.ListOrder {
-		prefix := l.s.layout.Prefix(kind)
-		points := l.splitPoints(kind)
-		bounds := append(append([]string{prefix}, points...), clientv3.GetPrefixRangeEnd(prefix))
+	for n, part := range parts {
+		points := l.splitPoints(part.kind)
+		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
 		for i := 0; i+1 < len(bounds); i++ {
-			if !l.fetchRange(ctx, kind, bounds[i], bounds[i+1]) {
+			if !l.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1]) {
 				return
 			}
 		}
@@ -113,8 +132,8 @@ func (l *lister) splitPoints(kind registry.Kind) []string {
 	return slices.Compact(points)
 }
 
-// fetchRange sends the pages of [start, end); false means stop.
-func (l *lister) fetchRange(ctx context.Context, kind registry.Kind, start, end string) bool {
+// fetchRange sends the pages of [start, end) of part n; false means stop.
+func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string) bool {
 	key := start
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(l.s.opts.PageSize))}
@@ -134,7 +153,7 @@ func (l *lister) fetchRange(ctx context.Context, kind registry.Kind, start, end 
 		l.learn(kind, resp.Kvs)
 		// Empty pages are sent too: they carry the revision, which an
 		// empty registry must still report so that the watch starts there.
-		if !l.send(ctx, page{kvs: resp.Kvs, revision: l.rev}) {
+		if !l.send(ctx, page{part: n, kvs: resp.Kvs, revision: l.rev}) {
 			return false
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
