@@ -95,6 +95,9 @@ func (s *startWriter) start() error {
 }
 
 func (s *startWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // not yet a start: an error can still be answered
+	}
 	if err := s.start(); err != nil {
 		return 0, err
 	}

@@ -121,18 +121,20 @@ func TestEndpoints(t *testing.T) {
 			wantBody: `{"errorCode":"403001","errorMessage":"Forbidden","detail":"admin APIs are only served for domain and project default"}`},
 		{name: "alarms of another domain", method: "GET", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
 		{name: "clear alarms of another domain", method: "DELETE", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
-		{name: "dump defaults to cache", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET", target: "/v4/default/admin/dump",
-			wantStatus: 200, contains: []string{`"cache":{"registry":{},"alarms":[{"id":"BackendConnectionRefuse"`}, excludes: []string{`"info"`, `"env"`, `"config"`}},
+		{name: "dump defaults to cache, empty without a source", method: "GET", target: "/v4/default/admin/dump",
+			wantStatus: 200, wantBody: `{"cache":{}}`},
+		{name: "dump exporter", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET", target: "/v4/default/admin/dump?options=exporter",
+			wantStatus: 200, contains: []string{`{"exporter":{"registry":{},"alarms":[{"id":"BackendConnectionRefuse"`}, excludes: []string{`"info"`, `"env"`, `"config"`, `"cache"`}},
 		{name: "dump with registry", setup: func(f *fixture) { f.registry = func() any { return map[string]int{"domains": 3} } },
-			method: "GET", target: "/v4/default/admin/dump?options=cache", wantStatus: 200, contains: []string{`"registry":{"domains":3}`}},
+			method: "GET", target: "/v4/default/admin/dump?options=exporter", wantStatus: 200, contains: []string{`"registry":{"domains":3}`}},
 		{name: "dump info and env", method: "GET", target: "/v4/default/admin/dump?options=info,env", wantStatus: 200,
 			contains: []string{`"info":{"version"`, `"uptime"`, `"env":{"hostname"`, `"gomaxprocs"`}, excludes: []string{`"cache"`, `"config"`}},
 		{name: "dump all", method: "GET", target: "/v4/default/admin/dump?options=all", wantStatus: 200,
-			contains: []string{`"info"`, `"config":{"global":{"external_url":"http://x/"}`, `"password":"\u003csecret\u003e"`, `"env"`, `"cache"`}},
+			contains: []string{`"info"`, `"config":{"global":{"external_url":"http://x/"}`, `"password":"\u003csecret\u003e"`, `"env"`, `"exporter":{`, `"cache":{}}`}},
 		{name: "dump never shows environment values", method: "GET", target: "/v4/default/admin/dump?options=all", wantStatus: 200,
 			excludes: []string{"s3cr3t-from-env"}},
 		{name: "dump unknown option", method: "GET", target: "/v4/default/admin/dump?options=info,secrets", wantStatus: 400,
-			wantBody: `{"errorCode":"400001","errorMessage":"Invalid parameter(s)","detail":"unknown dump option \"secrets\"; valid options: info, config, env, cache, all"}`},
+			wantBody: `{"errorCode":"400001","errorMessage":"Invalid parameter(s)","detail":"unknown dump option \"secrets\"; valid options: info, config, env, exporter, cache, all"}`},
 		{name: "dump of another domain", method: "GET", target: "/v4/default/admin/dump", header: tenant, wantStatus: 403},
 	}
 	t.Setenv("SERVICECOMB_TEST_TOKEN", "s3cr3t-from-env")
@@ -221,7 +223,7 @@ func TestRaisedAlarmVisibleAtOnce(t *testing.T) {
 func TestPanicBecomesInternalError(t *testing.T) {
 	f := newFixture(t)
 	f.registry = func() any { panic("broken registry view") }
-	status, _, body := f.do("GET", "/v4/default/admin/dump", nil)
+	status, _, body := f.do("GET", "/v4/default/admin/dump?options=exporter", nil)
 	if status != 500 || !strings.Contains(body, `"errorCode":"500003"`) {
 		t.Fatalf("status %d body %s", status, body)
 	}
