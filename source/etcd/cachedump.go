@@ -66,13 +66,20 @@ func (s *Source) dumpParts() []listPart {
 func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Connect and probe within the probe timeout, not the dial and request
+	// timeouts, so that a caller waits seconds for the error when etcd is
+	// not there.
 	cfg := s.clientCfg
 	cfg.Context = ctx
+	cfg.DialTimeout = min(cfg.DialTimeout, s.opts.ProbeTimeout)
 	client, err := clientv3.New(cfg)
 	if err != nil {
-		return fmt.Errorf("etcd source %s: connecting: %w", s.opts.Name, err)
+		return fmt.Errorf("etcd source %s (%s): connecting: %w", s.opts.Name, s.endpoints, err)
 	}
 	defer client.Close()
+	if err := s.probe(ctx, client); err != nil {
+		return fmt.Errorf("etcd source %s (%s): %w", s.opts.Name, s.endpoints, err)
+	}
 
 	pages := make(chan page, 1)
 	var wg sync.WaitGroup
