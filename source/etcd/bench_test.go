@@ -35,6 +35,8 @@ import (
 //     and counting), and each prefix paged whole (sync/raw-whole-prefix,
 //     which also shows what the ranges save);
 //   - rss: the peak RSS of a real exporter process after its first sync;
+//   - dump: that process's RSS while it streams the registry through the
+//     dump API's cache option (cachedump_bench_test.go);
 //   - watch-replay: events applied per second when the watch replays a
 //     backlog from etcd's history;
 //   - watch-lag: lag from write to gauge under 5,000 events/s of churn.
@@ -85,6 +87,7 @@ func BenchmarkRegistry(b *testing.B) {
 		cfg.Prefix = prefix
 		b.Run(fmt.Sprintf("sync/instances=%d", n), func(b *testing.B) { benchSync(b, c, cfg, n) })
 		b.Run(fmt.Sprintf("rss/instances=%d", n), func(b *testing.B) { benchRSS(b, cfg, n) })
+		b.Run(fmt.Sprintf("dump/instances=%d", n), func(b *testing.B) { benchDumpRSS(b, c, cfg, n) })
 	}
 	b.Run("watch-replay", func(b *testing.B) { benchWatchReplay(b, c, server.Endpoint) })
 	b.Run("watch-lag", func(b *testing.B) { benchWatchLag(b, c, server.Endpoint) })

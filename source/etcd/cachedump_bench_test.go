@@ -1,0 +1,150 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/config"
+)
+
+// benchDumpRSS (BenchmarkRegistry/dump/…) runs the real exporter binary
+// against the registry and, once its first sync is done and it is idle,
+// streams GET /v4/default/admin/dump?options=cache to the end, reading the
+// exporter's resident set before (VmRSS, idle) and its peak during the dump
+// (VmHWM, reset to the current RSS through /proc/PID/clear_refs just before
+// the request). Baseline in the same run: the same keys read in-process with
+// the same ranges and pages, decoding and writing nothing.
+func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instances int) {
+	bin := buildExporter(b)
+	cfgFile := filepath.Join(b.TempDir(), "config.yml")
+	content := fmt.Sprintf("sources:\n  - name: bench\n    etcd:\n      endpoints: [%s]\n      prefix: %s\n      request_timeout: 60s\n",
+		cfg.Endpoints[0], cfg.Prefix)
+	if err := os.WriteFile(cfgFile, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Name: "bench", Config: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var idleMiB, peakMiB, dumpSeconds, rawSeconds, megabytes float64
+	for i := 0; i < b.N; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		cmd := exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", addr, "--log.level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
+		metric := `servicecomb_registry_syncs_total{result="success",source="bench"} 1`
+		deadline := time.Now().Add(10 * time.Minute)
+		for !scrapeContains(addr, metric) {
+			if time.Now().After(deadline) {
+				stop()
+				b.Fatal("exporter did not sync within 10 minutes")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second) // idle: let the sync's goroutines end
+		idle := procStatusKiB(b, cmd.Process.Pid, "VmRSS")
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", cmd.Process.Pid), []byte("5"), 0); err != nil {
+			stop()
+			b.Fatalf("resetting the peak RSS: %v", err)
+		}
+
+		start := time.Now()
+		n, entries, err := streamDump("http://"+addr+"/v4/default/admin/dump?options=cache", []byte(`"key":"`+cfg.Prefix+`/inst/files/`))
+		dumpSeconds = time.Since(start).Seconds()
+		peak := procStatusKiB(b, cmd.Process.Pid, "VmHWM")
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if entries != instances {
+			b.Fatalf("dump of %d bytes listed %d instances, want %d", n, entries, instances)
+		}
+
+		t0 := time.Now()
+		keys, err := rawPartsRead(context.Background(), s, c, s.dumpParts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawSeconds = time.Since(t0).Seconds()
+		if keys < instances {
+			b.Fatalf("raw read %d keys, want at least %d", keys, instances)
+		}
+		idleMiB, peakMiB, megabytes = float64(idle)/1024, float64(peak)/1024, float64(n)/1e6
+	}
+	b.ReportMetric(idleMiB, "idle-rss-MiB")
+	b.ReportMetric(peakMiB, "dump-peak-rss-MiB")
+	b.ReportMetric(peakMiB-idleMiB, "dump-rss-growth-MiB")
+	b.ReportMetric(dumpSeconds, "dump-s")
+	b.ReportMetric(rawSeconds, "raw-ranged-s")
+	b.ReportMetric(dumpSeconds/rawSeconds, "dump/raw-ranged")
+	b.ReportMetric(megabytes, "dump-MB")
+	b.Logf("%d instances: dump of %.0f MB in %.1fs (raw ranged read %.1fs); RSS idle %.1f MiB, peak during the dump %.1f MiB (+%.1f)",
+		instances, megabytes, dumpSeconds, rawSeconds, idleMiB, peakMiB, peakMiB-idleMiB)
+}
+
+// rawPartsRead reads parts with the lister, decoding nothing.
+func rawPartsRead(ctx context.Context, s *Source, c *clientv3.Client, parts []listPart) (keys int, err error) {
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		l := lister{s: s, client: c, out: pages}
+		l.fetchAll(ctx, parts)
+	}()
+	for p := range pages {
+		if p.err != nil {
+			err = p.err
+		}
+		keys += len(p.kvs)
+	}
+	return keys, err
+}
+
+// streamDump reads url to the end, counting bytes and the occurrences of
+// pattern, holding one buffer.
+func streamDump(url string, pattern []byte) (n int64, count int, err error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return 0, 0, fmt.Errorf("dump: %d %s", resp.StatusCode, body)
+	}
+	buf := make([]byte, 256<<10)
+	keep := 0 // bytes kept from the previous read, for a match across reads
+	for {
+		m, err := resp.Body.Read(buf[keep:])
+		n += int64(m)
+		window := buf[:keep+m]
+		count += bytes.Count(window, pattern)
+		keep = min(len(pattern)-1, len(window))
+		copy(buf, window[len(window)-keep:])
+		if err == io.EOF {
+			return n, count, nil
+		}
+		if err != nil {
+			return n, count, fmt.Errorf("dump after %s bytes: %w", strconv.FormatInt(n, 10), err)
+		}
+	}
+}
