@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, insta
 	if err != nil {
 		b.Fatal(err)
 	}
-	var idleMiB, peakMiB, dumpSeconds, rawSeconds, megabytes float64
+	var idleMiB, peakMiB, heapGrowth, dumpSeconds, rawSeconds, megabytes float64
 	for i := 0; i < b.N; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -61,16 +62,35 @@ func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, insta
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(2 * time.Second) // idle: let the sync's goroutines end
-		idle := procStatusKiB(b, cmd.Process.Pid, "VmRSS")
+		idle := settledRSS(b, cmd.Process.Pid)
+		idleHeap := heapInuse(addr)
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", cmd.Process.Pid), []byte("5"), 0); err != nil {
 			stop()
 			b.Fatalf("resetting the peak RSS: %v", err)
 		}
 
+		// The Go heap, sampled through /metrics while the dump runs.
+		sampled := make(chan float64, 1)
+		dumpDone := make(chan struct{})
+		go func() {
+			var peakHeap float64
+			ticker := time.NewTicker(time.Second)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-dumpDone:
+					sampled <- peakHeap
+					return
+				case <-ticker.C:
+					peakHeap = max(peakHeap, heapInuse(addr))
+				}
+			}
+		}()
 		start := time.Now()
 		n, entries, err := streamDump("http://"+addr+"/v4/default/admin/dump?options=cache", []byte(`"key":"`+cfg.Prefix+`/inst/files/`))
 		dumpSeconds = time.Since(start).Seconds()
+		close(dumpDone)
+		heapGrowth = (<-sampled - idleHeap) / (1 << 20)
 		peak := procStatusKiB(b, cmd.Process.Pid, "VmHWM")
 		stop()
 		if err != nil {
@@ -94,12 +114,13 @@ func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, insta
 	b.ReportMetric(idleMiB, "idle-rss-MiB")
 	b.ReportMetric(peakMiB, "dump-peak-rss-MiB")
 	b.ReportMetric(peakMiB-idleMiB, "dump-rss-growth-MiB")
+	b.ReportMetric(heapGrowth, "dump-heap-growth-MiB")
 	b.ReportMetric(dumpSeconds, "dump-s")
 	b.ReportMetric(rawSeconds, "raw-ranged-s")
 	b.ReportMetric(dumpSeconds/rawSeconds, "dump/raw-ranged")
 	b.ReportMetric(megabytes, "dump-MB")
-	b.Logf("%d instances: dump of %.0f MB in %.1fs (raw ranged read %.1fs); RSS idle %.1f MiB, peak during the dump %.1f MiB (+%.1f)",
-		instances, megabytes, dumpSeconds, rawSeconds, idleMiB, peakMiB, peakMiB-idleMiB)
+	b.Logf("%d instances: dump of %.0f MB in %.1fs (raw ranged read %.1fs); RSS idle %.1f MiB, peak during the dump %.1f MiB (+%.1f); Go heap in use +%.1f MiB",
+		instances, megabytes, dumpSeconds, rawSeconds, idleMiB, peakMiB, peakMiB-idleMiB, heapGrowth)
 }
 
 // rawPartsRead reads parts with the lister, decoding nothing.
@@ -147,4 +168,36 @@ func streamDump(url string, pattern []byte) (n int64, count int, err error) {
 			return n, count, fmt.Errorf("dump after %s bytes: %w", strconv.FormatInt(n, 10), err)
 		}
 	}
+}
+
+// settledRSS waits (at most 30 s) until the process's VmRSS stops moving
+// after the sync, and returns it.
+func settledRSS(b *testing.B, pid int) int64 {
+	last := procStatusKiB(b, pid, "VmRSS")
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		now := procStatusKiB(b, pid, "VmRSS")
+		if d := now - last; d > -256 && d < 256 {
+			return now
+		}
+		last = now
+	}
+	return last
+}
+
+// heapInuse scrapes go_memstats_heap_inuse_bytes; 0 when it cannot.
+func heapInuse(addr string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }

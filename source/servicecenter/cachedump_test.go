@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -129,6 +130,19 @@ func TestDumpCacheRefusesBrokenDumps(t *testing.T) {
 			}
 		})
 	}
+	t.Run("broken after output: no second endpoint appended", func(t *testing.T) {
+		bad, good := newFakeSC(t), newFakeSC(t)
+		bad.set(pathDump, status(http.StatusOK, big[:len(big)-1000]))
+		s, _ := newSource(t, Options{Config: scConfig(bad.URL(), good.URL())})
+		var buf bytes.Buffer
+		err := s.DumpCache(context.Background(), &buf)
+		if err == nil || !strings.Contains(err.Error(), bad.URL()) || buf.Len() == 0 {
+			t.Fatalf("err = %v after %d bytes, want the first endpoint's error", err, buf.Len())
+		}
+		if n := good.hitCount(pathDump); n != 0 {
+			t.Errorf("second endpoint asked %d times after output had started", n)
+		}
+	})
 	t.Run("partial answer from the first, whole from the second", func(t *testing.T) {
 		bad, good := newFakeSC(t), newFakeSC(t)
 		bad.set(pathDump, status(http.StatusOK, steady[:len(steady)-10]))
@@ -141,4 +155,47 @@ func TestDumpCacheRefusesBrokenDumps(t *testing.T) {
 			t.Errorf("got %.300s\nwant %.300s", buf.Bytes(), want)
 		}
 	})
+}
+
+// BenchmarkDumpCache streams a 100,000 instance dump from a local Service
+// Center through the source's DumpCache (checking every entry, holding one)
+// against a plain io.Copy of the same answer, in the same run. peak-heap-MB
+// is the heap in use above the start (which holds the server's body),
+// sampled during one extra run.
+func BenchmarkDumpCache(b *testing.B) {
+	body := genDump(1000, 100)
+	sc := newFakeSC(b)
+	sc.set(pathDump, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) })
+	s, _ := newSource(b, Options{Config: scConfig(sc.URL())})
+	runs := map[string]func() error{
+		"passthrough": func() error { return s.DumpCache(context.Background(), io.Discard) },
+		"io.Copy": func() error {
+			resp, cancel, err := s.get(context.Background(), s.endpoints[0], pathDump, http.Header{"X-Domain-Name": {"default"}}, true)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer resp.Body.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			return err
+		},
+	}
+	for _, name := range []string{"passthrough", "io.Copy"} {
+		run := runs[name]
+		b.Run(name, func(b *testing.B) {
+			var err error
+			peak := peakHeap(func() { err = run() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+		})
+	}
 }
