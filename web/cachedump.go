@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/go-kit/log/level"
 )
@@ -75,12 +76,19 @@ func (a *api) dumpWithCache(w http.ResponseWriter, r *http.Request, out dumpAnsw
 	_, _ = w.Write([]byte("}"))
 }
 
+// dumpStallTimeout bounds how long one write of a streamed dump may take.
+// The server's write timeout bounds a whole answer, which a dump of a large
+// registry can exceed while the client reads steadily: the dump moves the
+// deadline forward as it writes instead.
+const dumpStallTimeout = time.Minute
+
 // startWriter writes the answer's status, headers and head before the
 // first byte of the cache.
 type startWriter struct {
-	w       http.ResponseWriter
-	head    []byte
-	started bool
+	w        http.ResponseWriter
+	head     []byte
+	started  bool
+	extended time.Time // when the write deadline was last moved
 }
 
 func (s *startWriter) start() error {
@@ -100,6 +108,12 @@ func (s *startWriter) Write(p []byte) (int, error) {
 	}
 	if err := s.start(); err != nil {
 		return 0, err
+	}
+	if now := time.Now(); now.Sub(s.extended) > time.Second {
+		s.extended = now
+		// Not supported by every writer (test recorders): then the
+		// server's own timeouts apply.
+		_ = http.NewResponseController(s.w).SetWriteDeadline(now.Add(dumpStallTimeout))
 	}
 	return s.w.Write(p)
 }

@@ -43,9 +43,10 @@ func (d *fakeDumper) DumpCache(ctx context.Context, w io.Writer) error {
 }
 
 type cacheServer struct {
-	url    string
-	center *alarm.Center
-	logs   *lockedBuffer
+	url     string
+	handler http.Handler
+	center  *alarm.Center
+	logs    *lockedBuffer
 
 	mu     sync.Mutex
 	asked  []string // source names asked for
@@ -112,7 +113,7 @@ func newCacheServer(t *testing.T, byName map[string]CacheDumper, clusters map[st
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	cs.url = srv.URL
+	cs.url, cs.handler = srv.URL, h
 	return cs
 }
 
@@ -303,5 +304,51 @@ func TestClustersEndpoint(t *testing.T) {
 				t.Errorf("got %d %s, want %d %s", resp.StatusCode, body, tt.code, tt.body)
 			}
 		})
+	}
+}
+
+// slowDumper writes its chunks with pauses between them, as a source
+// reading a large registry does.
+type slowDumper struct {
+	chunks int
+	pause  time.Duration
+}
+
+func (d slowDumper) DumpCache(ctx context.Context, w io.Writer) error {
+	if _, err := io.WriteString(w, `{"services":[{}`); err != nil {
+		return err
+	}
+	for i := 0; i < d.chunks; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.pause):
+		}
+		if _, err := io.WriteString(w, `,{}`); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, `]}`)
+	return err
+}
+
+// TestDumpCacheOutlastsWriteTimeout: a dump that takes longer than the
+// server's write timeout, while writing steadily, is not cut.
+func TestDumpCacheOutlastsWriteTimeout(t *testing.T) {
+	cs := newCacheServer(t, map[string]CacheDumper{"": slowDumper{chunks: 6, pause: 250 * time.Millisecond}}, nil)
+	// The same handler behind a server with a short write timeout.
+	h := httptest.NewUnstartedServer(nil)
+	h.Config.Handler = cs.handler
+	h.Config.WriteTimeout = 500 * time.Millisecond
+	h.Start()
+	t.Cleanup(h.Close)
+	resp, err := http.Get(h.URL + "/v4/default/admin/dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || body == nil || !json.Valid(body) || !strings.HasSuffix(string(body), `,{}]}}`) {
+		t.Errorf("dump cut by the write timeout: %v %s", err, body)
 	}
 }
