@@ -110,6 +110,8 @@ func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, insta
 			b.Fatalf("raw read %d keys, want at least %d", keys, instances)
 		}
 		idleMiB, peakMiB, megabytes = float64(idle)/1024, float64(peak)/1024, float64(n)/1e6
+		b.Logf("%d instances: dump of %.0f MB in %.1fs (raw ranged read %.1fs); RSS idle %.1f MiB, peak during the dump %.1f MiB (%+.1f); Go heap in use %+.1f MiB",
+			instances, megabytes, dumpSeconds, rawSeconds, idleMiB, peakMiB, peakMiB-idleMiB, heapGrowth)
 	}
 	b.ReportMetric(idleMiB, "idle-rss-MiB")
 	b.ReportMetric(peakMiB, "dump-peak-rss-MiB")
@@ -119,8 +121,6 @@ func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, insta
 	b.ReportMetric(rawSeconds, "raw-ranged-s")
 	b.ReportMetric(dumpSeconds/rawSeconds, "dump/raw-ranged")
 	b.ReportMetric(megabytes, "dump-MB")
-	b.Logf("%d instances: dump of %.0f MB in %.1fs (raw ranged read %.1fs); RSS idle %.1f MiB, peak during the dump %.1f MiB (+%.1f); Go heap in use +%.1f MiB",
-		instances, megabytes, dumpSeconds, rawSeconds, idleMiB, peakMiB, peakMiB-idleMiB, heapGrowth)
 }
 
 // rawPartsRead reads parts with the lister, decoding nothing.
