@@ -91,14 +91,18 @@ type lister struct {
 	rev    int64
 
 	projects []string            // "domain/project/", from the project keys
-	services map[string][]string // "domain/project/" → service ids
+	// services holds, per "domain/project/", every ServicesPerRange-th
+	// service id: only the split points, not every id, so that what a
+	// list holds does not grow with the services.
+	services     map[string][]string
+	serviceCount map[string]int // "domain/project/" → service keys seen
 }
 
 // fetchAll sends the pages of every part, in order. Split points are only
 // known for the services and instances prefixes when the projects (and,
 // for instances, the services) are read by an earlier part.
 func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
-	l.services = map[string][]string{}
+	l.services, l.serviceCount = map[string][]string{}, map[string]int{}
 	for n, part := range parts {
 		points := l.splitPoints(part.kind)
 		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
@@ -121,10 +125,8 @@ func (l *lister) splitPoints(kind registry.Kind) []string {
 	case registry.KindInstance:
 		for _, dp := range l.projects {
 			points = append(points, l.s.layout.Prefix(kind)+dp)
-			ids := l.services[dp]
-			slices.Sort(ids)
-			for i := l.s.opts.ServicesPerRange; i < len(ids); i += l.s.opts.ServicesPerRange {
-				points = append(points, l.s.layout.Prefix(kind)+dp+ids[i]+"/")
+			for _, id := range l.services[dp] {
+				points = append(points, l.s.layout.Prefix(kind)+dp+id+"/")
 			}
 		}
 	}
@@ -177,7 +179,14 @@ func (l *lister) learn(kind registry.Kind, kvs []*mvccpb.KeyValue) {
 			l.projects = append(l.projects, rest+"/")
 		case kind == registry.KindService && len(parts) == 3 && parts[2] != "":
 			dp := parts[0] + "/" + parts[1] + "/"
-			l.services[dp] = append(l.services[dp], parts[2])
+			// A project's service keys come in key order, so these
+			// are every ServicesPerRange-th id in order; any sorted
+			// points would do, the ranges still cover the prefix.
+			n := l.serviceCount[dp]
+			l.serviceCount[dp] = n + 1
+			if n > 0 && n%l.s.opts.ServicesPerRange == 0 {
+				l.services[dp] = append(l.services[dp], strings.Clone(parts[2]))
+			}
 		}
 	}
 }
