@@ -90,7 +90,7 @@ type lister struct {
 	out    chan<- page
 	rev    int64
 
-	projects []string            // "domain/project/", from the project keys
+	projects []string // "domain/project/", from the project keys
 	// services holds, per "domain/project/", every ServicesPerRange-th
 	// service id: only the split points, not every id, so that what a
 	// list holds does not grow with the services.
