@@ -65,6 +65,10 @@ type RegistryConfig struct {
 	// ExcludeGlobalServices hides Service Center's own global services
 	// (e.g. SERVICECENTER) from the metrics.
 	ExcludeGlobalServices bool `yaml:"exclude_global_services"`
+	// GlobalServices names the services that are global besides
+	// SERVICECENTER, as Service Center's registry.service.globalVisible
+	// setting (env CSE_SHARED_SERVICES) does; set it to the same names.
+	GlobalServices []string `yaml:"global_services,omitempty"`
 }
 
 // AlarmsConfig controls the alarm center.

@@ -108,6 +108,10 @@ func TestLoadFullExample(t *testing.T) {
 		t.Errorf("servicecenter.http_config = %+v", sc.HTTPClientConfig)
 	}
 
+	if !reflect.DeepEqual(cfg.Registry.GlobalServices, []string{"shared-gateway"}) {
+		t.Errorf("registry.global_services = %q", cfg.Registry.GlobalServices)
+	}
+
 	a := cfg.Alerting
 	if !reflect.DeepEqual(a.ExternalLabels, map[string]string{"region": "eu", "cluster": "prod-1"}) {
 		t.Errorf("external_labels = %v", a.ExternalLabels)
@@ -508,6 +512,13 @@ func TestLoadErrors(t *testing.T) {
 			name:  "integer that is not whole",
 			input: doc("alerting:", "  queue_capacity: 1.5"),
 			want:  []string{`config.yml:2: alerting.queue_capacity: cannot parse "1.5" as an integer`},
+		},
+		{
+			name:  "global service names as Service Center matches them",
+			input: doc("registry:", "  global_services:", `    - ""`, `    - "a,b"`, `    - " a"`),
+			want: []string{`config.yml:3: registry.global_services[0]: empty service name`,
+				`config.yml:4: registry.global_services[1]: "a,b": one name per item (Service Center splits globalVisible at commas)`,
+				`config.yml:5: registry.global_services[2]: " a": leading or trailing space would never match a service name`},
 		},
 		{
 			name:  "boolean",

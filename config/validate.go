@@ -30,6 +30,7 @@ func (ps *problems) addf(p keyPath, format string, args ...any) {
 func validate(c *Config) []pathError {
 	var ps problems
 	ps.global(&c.Global, keyPath{"global"})
+	ps.registry(&c.Registry, keyPath{"registry"})
 	ps.sources(c.Sources, keyPath{"sources"})
 	ps.alerting(&c.Alerting, keyPath{"alerting"})
 	return ps
@@ -39,6 +40,21 @@ func (ps *problems) global(g *GlobalConfig, p keyPath) {
 	if g.ExternalURL != nil {
 		if err := checkHTTPURL(g.ExternalURL.URL); err != nil {
 			ps.addf(p.key("external_url"), "%v", err)
+		}
+	}
+}
+
+func (ps *problems) registry(r *RegistryConfig, p keyPath) {
+	for i, name := range r.GlobalServices {
+		// Service Center reads globalVisible as one comma-separated string
+		// and compares names exactly.
+		switch {
+		case name == "":
+			ps.addf(p.key("global_services").index(i), "empty service name")
+		case strings.Contains(name, ","):
+			ps.addf(p.key("global_services").index(i), "%q: one name per item (Service Center splits globalVisible at commas)", name)
+		case strings.TrimSpace(name) != name:
+			ps.addf(p.key("global_services").index(i), "%q: leading or trailing space would never match a service name", name)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 const MaxValueSize = 256 << 10
 
 // Unknown is reported for a missing framework name or version, as Service
-// Center does.
+// Center does (see FrameworkLabels).
 const Unknown = "UNKNOWN"
 
 // Instance statuses as Service Center stores them.
@@ -24,23 +24,32 @@ var ErrBadValue = errors.New("bad registry value")
 
 // Service is what the exporter needs of a stored microservice.
 type Service struct {
-	AppID            string
+	AppID       string
+	ServiceName string
+	Alias       string
+	// Framework and FrameworkVersion are the labels Service Center gives
+	// (FrameworkLabels), not the raw fields.
 	Framework        string
 	FrameworkVersion string
 }
 
 // DecodeService decodes a MicroService document: a JSON object whose
-// appId and framework (an object with name and version) are read.
+// appId, serviceName, alias and framework (an object with name and
+// version) are read.
 func DecodeService(value []byte) (Service, error) {
 	if err := checkValue(value); err != nil {
 		return Service{}, err
 	}
-	var appID, name, version []byte
+	var appID, serviceName, alias, name, version []byte
 	err := eachField(value, func(key, raw []byte) error {
 		var err error
 		switch {
 		case keyIs(key, "appId"):
 			appID, err = stringValue(raw)
+		case keyIs(key, "serviceName"):
+			serviceName, err = stringValue(raw)
+		case keyIs(key, "alias"):
+			alias, err = stringValue(raw)
 		case keyIs(key, "framework"):
 			name, version = nil, nil // a later duplicate replaces an earlier one
 			if raw[0] == 'n' {
@@ -65,13 +74,8 @@ func DecodeService(value []byte) (Service, error) {
 	if err != nil {
 		return Service{}, fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
-	s := Service{AppID: string(appID), Framework: Unknown, FrameworkVersion: Unknown}
-	if len(name) > 0 {
-		s.Framework = string(name)
-	}
-	if len(version) > 0 {
-		s.FrameworkVersion = string(version)
-	}
+	s := Service{AppID: string(appID), ServiceName: string(serviceName), Alias: string(alias)}
+	s.Framework, s.FrameworkVersion = FrameworkLabels(string(name), string(version))
 	return s, nil
 }
 

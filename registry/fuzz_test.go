@@ -50,12 +50,13 @@ func FuzzApply(f *testing.F) {
 	fuzzed := l.InstanceKey("d", "p", "s", "fuzzed")
 	svcKey := l.ServiceKey("default", "default", "s")
 	f.Fuzz(func(t *testing.T, first, second, service []byte) {
-		s := NewState(l, true, nil)
+		s := NewState(l, DefaultRules(), nil)
 		mustApply := func(e Event) {
 			if _, err := s.Apply(e); err != nil {
 				t.Fatalf("%+v: %v", e, err)
 			}
 		}
+		mustApply(Event{Type: Put, Key: []byte(l.ServiceKey("d", "p", "s")), Value: []byte(`{"appId":"a"}`)})
 		mustApply(Event{Type: Put, Key: []byte(good), Value: []byte(`{"status":"UP"}`)})
 		mustApply(Event{Type: Put, Key: []byte(svcKey), Value: service})
 		mustApply(Event{Type: Put, Key: []byte(fuzzed), Value: first})
@@ -63,8 +64,8 @@ func FuzzApply(f *testing.F) {
 		mustApply(Event{Type: Delete, Key: []byte(fuzzed), PrevValue: second, HasPrev: true})
 		mustApply(Event{Type: Delete, Key: []byte(svcKey), PrevValue: service, HasPrev: true})
 		c := s.Counts()
-		if len(c.Services) != 0 {
-			t.Fatalf("services left after delete: %v", c.Services)
+		if len(c.Services) != 1 {
+			t.Fatalf("services %v, want only d/p/s", c.Services)
 		}
 		if len(c.Instances) != 1 || c.Instances[InstanceGroup{"d", "p", "UP"}] != 1 {
 			t.Fatalf("instances %v, want exactly the well-formed one", c.Instances)
@@ -104,8 +105,10 @@ func referenceService(value []byte) (Service, bool) {
 		return Service{}, false
 	}
 	var doc struct {
-		AppID     string `json:"appId"`
-		Framework *struct {
+		AppID       string `json:"appId"`
+		ServiceName string `json:"serviceName"`
+		Alias       string `json:"alias"`
+		Framework   *struct {
 			Name    string `json:"name"`
 			Version string `json:"version"`
 		} `json:"framework"`
@@ -113,11 +116,11 @@ func referenceService(value []byte) (Service, bool) {
 	if json.Unmarshal(value, &doc) != nil {
 		return Service{}, false
 	}
-	s := Service{AppID: doc.AppID, Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}
-	if doc.Framework != nil {
-		if doc.Framework.Name != "" {
-			s.Framework = doc.Framework.Name
-		}
+	s := Service{AppID: doc.AppID, ServiceName: doc.ServiceName, Alias: doc.Alias, Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}
+	// Written out rather than calling FrameworkLabels, so that the
+	// reference does not share the code it checks.
+	if doc.Framework != nil && doc.Framework.Name != "" {
+		s.Framework = doc.Framework.Name
 		if doc.Framework.Version != "" {
 			s.FrameworkVersion = doc.Framework.Version
 		}

@@ -34,9 +34,10 @@ const (
 // Kinds lists the kinds with a name, for metrics that want every label value.
 var Kinds = []Kind{KindDomain, KindProject, KindService, KindInstance, KindOther}
 
-// ListOrder is the order in which a full list must read the counted
-// prefixes: services before instances, so that the instances of global
-// services are known to be global when they are counted.
+// ListOrder is the order in which a full list reads the counted prefixes.
+// Counts do not depend on it (State applies events in any order); services
+// first lets an instance find its service's entry already there, and the
+// etcd lister learns its split points from the keys before instances.
 var ListOrder = []Kind{KindDomain, KindProject, KindService, KindInstance}
 
 func (k Kind) String() string {
@@ -125,6 +126,9 @@ func (l Layout) Parse(key []byte) (Key, error) {
 type rawKey struct {
 	kind  Kind
 	parts [4][]byte // domain, project, service id, instance id
+	// service is "domain/project/serviceID" of a service or instance key:
+	// what ties an instance to its service.
+	service []byte
 }
 
 func (l Layout) parseRaw(key []byte) (rawKey, error) {
@@ -153,6 +157,9 @@ func (l Layout) parseRaw(key []byte) (rawKey, error) {
 				return rawKey{kind: k}, fmt.Errorf("%w: want %d non-empty segments after %s", ErrBadKey, n, prefix)
 			}
 			raw.parts[i] = seg
+		}
+		if k == KindService || k == KindInstance {
+			raw.service = key[len(prefix) : len(prefix)+len(raw.parts[0])+len(raw.parts[1])+len(raw.parts[2])+2]
 		}
 		return raw, nil
 	}

@@ -68,10 +68,12 @@ func TestDecode(t *testing.T) {
 		want    Service
 		wantErr bool
 	}{
-		{`{"appId":"a","framework":{"name":"go-chassis","version":"2.7.0"}}`, Service{"a", "go-chassis", "2.7.0"}, false},
-		{`{"appId":"a"}`, Service{"a", Unknown, Unknown}, false},
-		{`{"appId":"a","framework":{"name":"x"}}`, Service{"a", "x", Unknown}, false},
-		{`{"appId":"a","framework":null}`, Service{"a", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":{"name":"go-chassis","version":"2.7.0"}}`, Service{"a", "", "", "go-chassis", "2.7.0"}, false},
+		{`{"appId":"a"}`, Service{"a", "", "", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":{"name":"x"}}`, Service{"a", "", "", "x", Unknown}, false},
+		{`{"appId":"a","framework":{"name":"","version":"1.0"}}`, Service{"a", "", "", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":null}`, Service{"a", "", "", Unknown, Unknown}, false},
+		{`{"appId":"default","serviceName":"SERVICECENTER","alias":"sc"}`, Service{"default", "SERVICECENTER", "sc", Unknown, Unknown}, false},
 		{``, Service{}, true},
 		{`{"appId":`, Service{}, true},
 		{`{"appId":5}`, Service{}, true},
@@ -126,15 +128,30 @@ func del(key, prev string) Event {
 	return Event{Type: Delete, Key: []byte(key), PrevValue: []byte(prev), HasPrev: true}
 }
 
+func named(app, name, alias, fw string) string {
+	doc := map[string]any{"appId": app, "serviceName": name}
+	if alias != "" {
+		doc["alias"] = alias
+	}
+	if fw != "" {
+		n, v, _ := strings.Cut(fw, "/")
+		doc["framework"] = map[string]string{"name": n, "version": v}
+	}
+	b, _ := json.Marshal(doc)
+	return string(b)
+}
+
 func TestStateApply(t *testing.T) {
 	l := NewLayout("")
 	sKey := l.ServiceKey("d", "p", "s1")
 	iKey := l.InstanceKey("d", "p", "s1", "i1")
+	i2Key := l.InstanceKey("d", "p", "s1", "i2")
 	gsKey := l.ServiceKey("default", "default", "sc")
 	giKey := l.InstanceKey("default", "default", "sc", "i")
+	sc := named("default", "SERVICECENTER", "", "")
 	tests := []struct {
 		name          string
-		excludeGlobal bool
+		rules         Rules
 		events        []Event
 		wantServices  map[ServiceGroup]int64
 		wantInstances map[InstanceGroup]int64
@@ -149,8 +166,8 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name:          "status change moves the instance",
-			events:        []Event{put(iKey, inst("UP")), update(iKey, inst("UP"), inst("DOWN"))},
-			wantServices:  map[ServiceGroup]int64{},
+			events:        []Event{put(sKey, svc("a", "")), put(iKey, inst("UP")), update(iKey, inst("UP"), inst("DOWN"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{{"d", "p", "DOWN"}: 1},
 		},
 		{
@@ -167,43 +184,91 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "bad values are counted as errors and not counted",
-			events: []Event{put(iKey, `{"status":`), put(l.InstanceKey("d", "p", "s1", "i2"), inst("UP")),
+			events: []Event{put(sKey, svc("a", "")), put(iKey, `{"status":`), put(i2Key, inst("UP")),
 				put(l.InstanceKey("d", "p", "s1", "i3"), ""), put(l.InstanceKey("d", "p", "s1", "i4"), inst("WEIRD"))},
-			wantServices:  map[ServiceGroup]int64{},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
 			wantErrors:    3,
 		},
 		{
 			name: "a good value turned bad is uncounted, and its delete changes nothing",
-			events: []Event{put(iKey, inst("UP")), update(iKey, inst("UP"), "garbage"), del(iKey, "garbage"),
-				put(l.InstanceKey("d", "p", "s1", "i2"), inst("UP"))},
-			wantServices:  map[ServiceGroup]int64{},
+			events: []Event{put(sKey, svc("a", "")), put(iKey, inst("UP")), update(iKey, inst("UP"), "garbage"), del(iKey, "garbage"),
+				put(i2Key, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+			wantErrors:    1,
+		},
+		{
+			name:          "a service turned bad is uncounted with its instances",
+			events:        []Event{put(sKey, svc("a", "")), put(iKey, inst("UP")), update(sKey, svc("a", ""), "garbage")},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{},
 			wantErrors:    1,
 		},
 		{
 			name:          "bad key",
-			events:        []Event{put("/cse-sr/inst/files/d/p/s1", inst("UP")), put(iKey, inst("UP"))},
-			wantServices:  map[ServiceGroup]int64{},
+			events:        []Event{put(sKey, svc("a", "")), put("/cse-sr/inst/files/d/p/s1", inst("UP")), put(iKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
 			wantErrors:    1,
 		},
 		{
-			name:          "global services and their instances are left out",
-			excludeGlobal: true,
-			events: []Event{put(gsKey, svc("default", "")), put(giKey, inst("UP")), put(sKey, svc("default", "")),
-				del(giKey, inst("UP")), del(gsKey, svc("default", ""))},
+			name:  "global services and their instances are left out, in any order",
+			rules: DefaultRules(),
+			events: []Event{put(giKey, inst("UP")), put(gsKey, sc), put(sKey, svc("default", "")),
+				del(giKey, inst("UP")), del(gsKey, sc)},
 			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{},
 		},
 		{
-			name:          "global services kept on request",
-			events:        []Event{put(gsKey, svc("default", "")), put(giKey, inst("UP"))},
+			name:          "an ordinary service of app default in default/default is counted",
+			rules:         DefaultRules(),
+			events:        []Event{put(gsKey, named("default", "order", "", "")), put(giKey, inst("UP"))},
 			wantServices:  map[ServiceGroup]int64{{"default", "default", Unknown, Unknown}: 1},
 			wantInstances: map[InstanceGroup]int64{{"default", "default", "UP"}: 1},
 		},
 		{
-			name:    "delete without previous value needs a resync",
+			name:          "global services kept on request",
+			events:        []Event{put(gsKey, sc), put(giKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"default", "default", Unknown, Unknown}: 1},
+			wantInstances: map[InstanceGroup]int64{{"default", "default", "UP"}: 1},
+		},
+		{
+			name:          "instance before its service, then its delete",
+			events:        []Event{put(iKey, inst("UP")), put(i2Key, inst("UP")), put(sKey, svc("a", "")), del(iKey, inst("UP"))},
+			wantServices:  map[ServiceGroup]int64{{"d", "p", Unknown, Unknown}: 1},
+			wantInstances: map[InstanceGroup]int64{{"d", "p", "UP"}: 1},
+		},
+		{
+			name:          "instances of a missing service are not counted",
+			events:        []Event{put(sKey, svc("a", "")), put(iKey, inst("UP")), del(sKey, svc("a", ""))},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name:  "a service whose appId changes away from global brings its instances",
+			rules: DefaultRules(),
+			events: []Event{put(gsKey, sc), put(giKey, inst("UP")),
+				update(gsKey, sc, named("app", "SERVICECENTER", "", "")), put(l.InstanceKey("default", "default", "sc", "j"), inst("DOWN"))},
+			wantServices:  map[ServiceGroup]int64{{"default", "default", Unknown, Unknown}: 1},
+			wantInstances: map[InstanceGroup]int64{{"default", "default", "UP"}: 1, {"default", "default", "DOWN"}: 1},
+		},
+		{
+			name:  "a service that becomes global takes its instances out",
+			rules: DefaultRules(),
+			events: []Event{put(gsKey, named("app", "SERVICECENTER", "", "")), put(giKey, inst("UP")),
+				update(gsKey, named("app", "SERVICECENTER", "", ""), sc)},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name:          "a service delete needs no previous value",
+			events:        []Event{put(sKey, svc("a", "")), {Type: Delete, Key: []byte(sKey)}, {Type: Delete, Key: []byte(gsKey)}},
+			wantServices:  map[ServiceGroup]int64{},
+			wantInstances: map[InstanceGroup]int64{},
+		},
+		{
+			name:    "instance delete without previous value needs a resync",
 			events:  []Event{put(iKey, inst("UP")), {Type: Delete, Key: []byte(iKey)}},
 			wantErr: ErrInconsistent,
 		},
@@ -216,7 +281,7 @@ func TestStateApply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := 0
-			s := NewState(l, tt.excludeGlobal, func(Kind, []byte, error) { errs++ })
+			s := NewState(l, tt.rules, func(Kind, []byte, error) { errs++ })
 			var err error
 			for _, e := range tt.events {
 				if _, err = s.Apply(e); err != nil {
@@ -239,13 +304,16 @@ func TestStateApply(t *testing.T) {
 			if errs != tt.wantErrors {
 				t.Errorf("%d decode errors, want %d", errs, tt.wantErrors)
 			}
+			if tt.name == "delete removes the series" && len(s.services) != 0 {
+				t.Errorf("%d service entries left after everything was deleted", len(s.services))
+			}
 		})
 	}
 }
 
 func TestDomainsAndProjects(t *testing.T) {
 	l := NewLayout("")
-	s := NewState(l, true, nil)
+	s := NewState(l, DefaultRules(), nil)
 	for _, e := range []Event{put(l.DomainKey("a"), ""), put(l.DomainKey("b"), ""), put(l.ProjectKey("a", "p"), ""),
 		put(l.ProjectKey("a", "q"), ""), del(l.DomainKey("b"), ""), del(l.ProjectKey("a", "q"), "")} {
 		if _, err := s.Apply(e); err != nil {
@@ -262,7 +330,7 @@ func TestDomainsAndProjects(t *testing.T) {
 // real Service Center's etcd and checks the counts against that Service
 // Center's own gauges for the same registry.
 func TestRecordedRegistryMatchesServiceCenter(t *testing.T) {
-	s := NewState(NewLayout(DefaultPrefix), true, func(k Kind, key []byte, err error) {
+	s := NewState(NewLayout(DefaultPrefix), DefaultRules(), func(k Kind, key []byte, err error) {
 		t.Errorf("decode error on recorded data: %s %s: %v", k, key, err)
 	})
 	kvs := loadRecordedKVs(t)

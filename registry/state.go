@@ -90,30 +90,44 @@ type DecodeErrorFunc func(kind Kind, key []byte, err error)
 
 // State applies registry events to Counts. It is not safe for concurrent
 // use: its owner applies events and hands out clones of the counts.
+//
+// It follows Service Center's gauges whatever the order of the events: a
+// service is counted while its document exists and is not global, and an
+// instance while its service is counted. To apply that exactly, State keeps
+// one small entry per service id (its labels and its instances by status),
+// never one per instance: an instance written before its service is held in
+// its service's entry and counted when the service arrives, and a service
+// that stops or starts being global takes its instances with it.
 type State struct {
-	layout        Layout
-	excludeGlobal bool
-	onError       DecodeErrorFunc
-	counts        Counts
+	layout  Layout
+	rules   Rules
+	onError DecodeErrorFunc
+	counts  Counts
 	// names interns domain and project names, so that counting a key
 	// allocates nothing once its domain and project have been seen.
 	names map[string]string
-	// global holds the ids of Service Center's global services in
-	// default/default, so that their instances are left out too. Ids stay
-	// after the service is deleted, since its instances' deletes may
-	// follow; the set is tiny and starts afresh with every full list.
-	global map[string]struct{}
+	// services is keyed by "domain/project/serviceID".
+	services map[string]*serviceEntry
 }
 
-// NewState returns an empty state. With excludeGlobal, Service Center's own
-// global services (domain and project default, app default) and their
-// instances are not counted, as Service Center's own gauges do.
-func NewState(layout Layout, excludeGlobal bool, onError DecodeErrorFunc) *State {
+// serviceEntry is what State knows of one service id. It exists while the
+// service document or any of its instances does.
+type serviceEntry struct {
+	present   bool // a countable service document exists
+	counted   bool // present and not global
+	group     ServiceGroup
+	instances [numStatuses]int64 // instance documents by InstanceStatuses index
+}
+
+const numStatuses = 5 // len(InstanceStatuses)
+
+// NewState returns an empty state that counts by rules.
+func NewState(layout Layout, rules Rules, onError DecodeErrorFunc) *State {
 	if onError == nil {
 		onError = func(Kind, []byte, error) {}
 	}
-	return &State{layout: layout, excludeGlobal: excludeGlobal, onError: onError,
-		counts: NewCounts(), global: map[string]struct{}{}, names: map[string]string{}}
+	return &State{layout: layout, rules: rules, onError: onError,
+		counts: NewCounts(), services: map[string]*serviceEntry{}, names: map[string]string{}}
 }
 
 // Counts returns a copy of the current counts.
@@ -159,81 +173,123 @@ func (s *State) intern(b []byte) string {
 	return name
 }
 
-func (s *State) applyService(key rawKey, e Event) error {
-	if e.Type == Delete && !e.HasPrev {
-		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, e.Key)
+// entry returns the entry of key's service, creating it if create is set.
+func (s *State) entry(key rawKey, create bool) *serviceEntry {
+	if e, ok := s.services[string(key.service)]; ok {
+		return e
 	}
-	if e.HasPrev {
-		if prev, err := DecodeService(e.PrevValue); err == nil && !s.isGlobalService(key, prev) {
-			if err := s.addService(key, prev, -1); err != nil {
-				return err
-			}
-		}
-	}
-	if e.Type == Put {
-		svc, err := DecodeService(e.Value)
-		if err != nil {
-			s.onError(KindService, e.Key, err)
-			return nil
-		}
-		if s.isGlobalService(key, svc) {
-			s.global[string(key.parts[2])] = struct{}{}
-			return nil
-		}
-		return s.addService(key, svc, 1)
-	}
-	return nil
-}
-
-func (s *State) applyInstance(key rawKey, e Event) error {
-	if e.Type == Delete && !e.HasPrev {
-		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, e.Key)
-	}
-	if s.isGlobalInstance(key) {
+	if !create {
 		return nil
 	}
-	if e.HasPrev {
-		if prev, err := DecodeInstance(e.PrevValue); err == nil {
-			if err := s.addInstance(key, prev, -1); err != nil {
-				return err
-			}
+	e := &serviceEntry{}
+	s.services[string(key.service)] = e
+	return e
+}
+
+// forget drops an entry nothing refers to any more.
+func (s *State) forget(key rawKey, e *serviceEntry) {
+	if e.present || e.instances != [numStatuses]int64{} {
+		return
+	}
+	delete(s.services, string(key.service))
+}
+
+// applyService needs no previous value: the entry knows what was counted.
+func (s *State) applyService(key rawKey, ev Event) error {
+	e := s.entry(key, ev.Type == Put)
+	if e == nil {
+		return nil // a delete of a service never seen: nothing counted
+	}
+	next := serviceEntry{} // absent, or present with its labels
+	if ev.Type == Put {
+		svc, err := DecodeService(ev.Value)
+		if err != nil {
+			s.onError(KindService, ev.Key, err)
+		} else {
+			domain, project := s.intern(key.parts[0]), s.intern(key.parts[1])
+			next.present = true
+			next.counted = !(s.rules.ExcludeGlobal && s.rules.IsGlobal(domain, project, svc))
+			next.group = ServiceGroup{Domain: domain, Project: project,
+				Framework: s.intern([]byte(svc.Framework)), FrameworkVersion: s.intern([]byte(svc.FrameworkVersion))}
 		}
 	}
-	if e.Type == Put {
-		status, err := DecodeInstance(e.Value)
-		if err != nil {
-			s.onError(KindInstance, e.Key, err)
-			return nil
+	if err := s.countService(e, -1); err != nil {
+		return err
+	}
+	e.present, e.counted, e.group = next.present, next.counted, next.group
+	if err := s.countService(e, 1); err != nil {
+		return err
+	}
+	s.forget(key, e)
+	return nil
+}
+
+// countService adds (delta 1) or removes (-1) a counted service and its
+// instances.
+func (s *State) countService(e *serviceEntry, delta int64) error {
+	if !e.counted {
+		return nil
+	}
+	if err := add(s.counts.Services, e.group, delta); err != nil {
+		return err
+	}
+	for i, n := range e.instances {
+		if n == 0 {
+			continue
 		}
-		return s.addInstance(key, status, 1)
+		g := InstanceGroup{Domain: e.group.Domain, Project: e.group.Project, Status: InstanceStatuses[i]}
+		if err := add(s.counts.Instances, g, delta*n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func isDefaultProject(key rawKey) bool {
-	return string(key.parts[0]) == "default" && string(key.parts[1]) == "default"
-}
-
-func (s *State) isGlobalService(key rawKey, svc Service) bool {
-	return s.excludeGlobal && isDefaultProject(key) && svc.AppID == "default"
-}
-
-func (s *State) isGlobalInstance(key rawKey) bool {
-	if !s.excludeGlobal || !isDefaultProject(key) {
-		return false
+func (s *State) applyInstance(key rawKey, ev Event) error {
+	if ev.Type == Delete && !ev.HasPrev {
+		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, ev.Key)
 	}
-	_, ok := s.global[string(key.parts[2])]
-	return ok
+	e := s.entry(key, true)
+	defer s.forget(key, e)
+	if ev.HasPrev {
+		// A previous value that cannot be decoded was never counted.
+		if prev, err := DecodeInstance(ev.PrevValue); err == nil {
+			if err := s.addInstance(e, key, prev, -1); err != nil {
+				return err
+			}
+		}
+	}
+	if ev.Type == Put {
+		status, err := DecodeInstance(ev.Value)
+		if err != nil {
+			s.onError(KindInstance, ev.Key, err)
+			return nil
+		}
+		return s.addInstance(e, key, status, 1)
+	}
+	return nil
 }
 
-func (s *State) addService(key rawKey, svc Service, delta int64) error {
-	g := ServiceGroup{Domain: s.intern(key.parts[0]), Project: s.intern(key.parts[1]),
-		Framework: s.intern([]byte(svc.Framework)), FrameworkVersion: s.intern([]byte(svc.FrameworkVersion))}
-	return add(s.counts.Services, g, delta)
+func (s *State) addInstance(e *serviceEntry, key rawKey, status string, delta int64) error {
+	i := statusIndex(status)
+	if e.instances[i]+delta < 0 {
+		return fmt.Errorf("%w: %s instances of %s would drop below zero", ErrInconsistent, status, key.service)
+	}
+	e.instances[i] += delta
+	if !e.counted {
+		return nil
+	}
+	return add(s.counts.Instances, InstanceGroup{Domain: e.group.Domain, Project: e.group.Project, Status: status}, delta)
 }
 
-func (s *State) addInstance(key rawKey, status string, delta int64) error {
-	return add(s.counts.Instances, InstanceGroup{Domain: s.intern(key.parts[0]), Project: s.intern(key.parts[1]), Status: status}, delta)
+// statusIndex returns the index of one of InstanceStatuses.
+func statusIndex(status string) int {
+	for i, st := range InstanceStatuses {
+		if st == status {
+			return i
+		}
+	}
+	panic("registry: status not from DecodeInstance: " + status)
 }
 
 func add[K comparable](m map[K]int64, k K, delta int64) error {

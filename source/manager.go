@@ -155,16 +155,16 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 // etcdFingerprint holds everything an etcd source is built from, including
 // the password read from its file, so that a changed file restarts it.
 type etcdFingerprint struct {
-	Config        config.EtcdConfig
-	Password      string
-	ExcludeGlobal bool
+	Config   config.EtcdConfig
+	Password string
+	Registry config.RegistryConfig
 }
 
 // serviceCenterFingerprint is etcdFingerprint for a Service Center source.
 type serviceCenterFingerprint struct {
-	Config        config.ServiceCenterConfig
-	Password      string
-	ExcludeGlobal bool
+	Config   config.ServiceCenterConfig
+	Password string
+	Registry config.RegistryConfig
 }
 
 func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (built, error) {
@@ -177,36 +177,38 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			return built{}, err
 		}
 		s, err := etcd.New(etcd.Options{
-			Name:          sc.Name,
-			Config:        *sc.Etcd,
-			ExcludeGlobal: reg.ExcludeGlobalServices,
-			Logger:        logger,
-			Status:        status,
+			Name:           sc.Name,
+			Config:         *sc.Etcd,
+			ExcludeGlobal:  reg.ExcludeGlobalServices,
+			GlobalServices: reg.GlobalServices,
+			Logger:         logger,
+			Status:         status,
 		})
 		if err != nil {
 			return built{}, err
 		}
 		return built{source: s, generation: generation, endpoints: stripCredentials(sc.Etcd.Endpoints),
-			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
+			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, Registry: reg}}, nil
 	case sc.ServiceCenter != nil:
 		password, err := sc.ServiceCenter.ReadPassword()
 		if err != nil {
 			return built{}, err
 		}
 		s, err := servicecenter.New(servicecenter.Options{
-			Name:          sc.Name,
-			Config:        *sc.ServiceCenter,
-			ExcludeGlobal: reg.ExcludeGlobalServices,
-			Logger:        logger,
-			Status:        status,
-			Alarms:        m.alarms,
-			Logins:        m.loginLimiterLocked(sc.Name),
+			Name:           sc.Name,
+			Config:         *sc.ServiceCenter,
+			ExcludeGlobal:  reg.ExcludeGlobalServices,
+			GlobalServices: reg.GlobalServices,
+			Logger:         logger,
+			Status:         status,
+			Alarms:         m.alarms,
+			Logins:         m.loginLimiterLocked(sc.Name),
 		})
 		if err != nil {
 			return built{}, err
 		}
 		return built{source: s, generation: generation, endpoints: stripCredentials(sc.ServiceCenter.Endpoints),
-			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, ExcludeGlobal: reg.ExcludeGlobalServices}}, nil
+			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, Registry: reg}}, nil
 	}
 	return built{}, fmt.Errorf("no source type set")
 }

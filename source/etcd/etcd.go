@@ -55,11 +55,14 @@ type StatusReporter = sourcekit.StatusReporter
 
 // Options configure a Source.
 type Options struct {
-	Name          string
-	Config        config.EtcdConfig
-	ExcludeGlobal bool
-	Logger        log.Logger
-	Status        StatusReporter
+	Name   string
+	Config config.EtcdConfig
+	// ExcludeGlobal and GlobalServices are the counting rules
+	// (registry.Rules).
+	ExcludeGlobal  bool
+	GlobalServices []string
+	Logger         log.Logger
+	Status         StatusReporter
 
 	// Tuning, mostly for tests; zero means the default.
 	PageSize         int
@@ -145,7 +148,7 @@ func New(o Options) (*Source, error) {
 		endpoints:     redactedEndpoints(o.Config.Endpoints),
 		lastDecodeLog: map[registry.Kind]time.Time{},
 	}
-	s.state = registry.NewState(s.layout, o.ExcludeGlobal, s.decodeError)
+	s.state = registry.NewState(s.layout, o.rules(), s.decodeError)
 	s.snap = registry.Snapshot{
 		Source:      o.Name,
 		Type:        Type,
@@ -423,4 +426,8 @@ func truncateKey(key []byte) string {
 		return fmt.Sprintf("%q…", key[:max])
 	}
 	return fmt.Sprintf("%q", key)
+}
+
+func (o Options) rules() registry.Rules {
+	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices}
 }

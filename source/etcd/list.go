@@ -18,7 +18,7 @@ import (
 // page, into a fresh state. The next page is fetched while the current one
 // is decoded, so that a sync costs little more than the read itself.
 func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
-	state := registry.NewState(s.layout, s.opts.ExcludeGlobal, s.decodeError)
+	state := registry.NewState(s.layout, s.opts.rules(), s.decodeError)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan page, 1)

@@ -123,7 +123,7 @@ func BenchmarkParseDump(b *testing.B) {
 		var err error
 		run := func() {
 			var st *registry.State
-			st, err = parseDump(bytes.NewReader(body), layout, true, nil)
+			st, err = parseDump(bytes.NewReader(body), layout, registry.DefaultRules(), nil)
 			if err == nil {
 				var total int64
 				for _, n := range st.Counts().Instances {

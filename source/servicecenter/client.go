@@ -309,7 +309,7 @@ func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.Sta
 		decodeErrs[kind]++
 		s.decodeError(kind, key, err, s.decodeErrors[kind].Load()+decodeErrs[kind])
 	}
-	state, err := parseDump(resp.Body, s.layout, s.opts.ExcludeGlobal, onError)
+	state, err := parseDump(resp.Body, s.layout, s.opts.rules(), onError)
 	if err != nil {
 		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
 	}

@@ -55,14 +55,14 @@ type dumpEntry struct {
 
 // parseDump parses a dump and returns the counted state. Bad entries go to
 // onError and are skipped; a malformed, truncated or empty body is an error.
-func parseDump(r io.Reader, layout registry.Layout, excludeGlobal bool, onError registry.DecodeErrorFunc) (*registry.State, error) {
+func parseDump(r io.Reader, layout registry.Layout, rules registry.Rules, onError registry.DecodeErrorFunc) (*registry.State, error) {
 	if onError == nil {
 		onError = func(registry.Kind, []byte, error) {}
 	}
 	p := &dumpParser{
 		dec:     json.NewDecoder(r),
 		layout:  layout,
-		state:   registry.NewState(layout, excludeGlobal, onError),
+		state:   registry.NewState(layout, rules, onError),
 		onError: onError,
 		seen:    map[string]struct{}{},
 	}

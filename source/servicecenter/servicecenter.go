@@ -66,11 +66,14 @@ type Alarms interface {
 
 // Options configure a Source.
 type Options struct {
-	Name          string
-	Config        config.ServiceCenterConfig
-	ExcludeGlobal bool
-	Logger        log.Logger
-	Status        StatusReporter
+	Name   string
+	Config config.ServiceCenterConfig
+	// ExcludeGlobal and GlobalServices are the counting rules
+	// (registry.Rules).
+	ExcludeGlobal  bool
+	GlobalServices []string
+	Logger         log.Logger
+	Status         StatusReporter
 	// Alarms receives Service Center's alarms and AuthenticationFailed;
 	// nil leaves them alone.
 	Alarms Alarms
@@ -213,7 +216,7 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
 	}
-	s.state = registry.NewState(s.layout, o.ExcludeGlobal, nil)
+	s.state = registry.NewState(s.layout, o.rules(), nil)
 	s.snap = registry.Snapshot{
 		Source:      o.Name,
 		Type:        Type,
@@ -425,4 +428,8 @@ func truncateKey(key []byte) string {
 		return fmt.Sprintf("%q…", key[:max])
 	}
 	return fmt.Sprintf("%q", key)
+}
+
+func (o Options) rules() registry.Rules {
+	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices}
 }

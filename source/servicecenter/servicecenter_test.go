@@ -120,7 +120,7 @@ func steadyEntries(t testing.TB) (services, instances []string) {
 func TestParseDump(t *testing.T) {
 	services, instances := steadyEntries(t)
 	steady := loadFixture(t, "03-steady/dump_cache").body
-	wantState, err := parseDump(strings.NewReader(string(steady)), registry.NewLayout(""), true, nil)
+	wantState, err := parseDump(strings.NewReader(string(steady)), registry.NewLayout(""), registry.DefaultRules(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestParseDump(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var decode [registry.NumKinds]uint64
-			state, err := parseDump(strings.NewReader(tt.body), registry.NewLayout(""), true,
+			state, err := parseDump(strings.NewReader(tt.body), registry.NewLayout(""), registry.DefaultRules(),
 				func(k registry.Kind, _ []byte, _ error) { decode[k]++ })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
