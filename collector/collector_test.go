@@ -113,7 +113,7 @@ func TestHealthCollector(t *testing.T) {
 		err  error
 		want string
 	}{{nil, "1"}, {errors.New("down"), "0"}} {
-		want := "# HELP servicecomb_healthy Whether the exporter's health check passes (1) or fails (0): it fails while BackendConnectionRefuse is active.\n" +
+		want := "# HELP servicecomb_healthy Whether the exporter's health check passes (1) or fails (0): it fails while BackendConnectionRefuse is active or a registry source is down.\n" +
 			"# TYPE servicecomb_healthy gauge\nservicecomb_healthy " + tt.want + "\n"
 		if err := testutil.CollectAndCompare(NewHealthCollector(fakeChecker{tt.err}), strings.NewReader(want)); err != nil {
 			t.Errorf("health error %v: %v", tt.err, err)

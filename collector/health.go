@@ -9,7 +9,7 @@ type HealthChecker interface {
 
 var healthyDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(Namespace, "", "healthy"),
-	"Whether the exporter's health check passes (1) or fails (0): it fails while BackendConnectionRefuse is active.",
+	"Whether the exporter's health check passes (1) or fails (0): it fails while BackendConnectionRefuse is active or a registry source is down.",
 	nil, nil)
 
 // HealthCollector exposes the health check as a gauge.

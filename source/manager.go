@@ -6,11 +6,13 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -41,11 +43,20 @@ type Alarms interface {
 	Definition(id alarm.ID) alarm.Definition
 }
 
+// DefaultCheckInterval is how often the manager checks that the alarm
+// center agrees with the sources' state.
+const DefaultCheckInterval = time.Second
+
 // Manager owns the sources. Create it with NewManager, configure it with
 // ApplyConfig and run it with Run.
 type Manager struct {
 	logger log.Logger
 	alarms Alarms
+	// CheckInterval is how often BackendConnectionRefuse is re-asserted
+	// from the sources' state (level, not edge): an alarm removed through
+	// the DELETE API while a source is still down comes back within one
+	// interval. Set before Run; 0 means DefaultCheckInterval.
+	CheckInterval time.Duration
 
 	mu         sync.Mutex
 	ctx        context.Context // set by Run; nil before
@@ -246,9 +257,53 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.startLocked(r)
 	}
 	m.mu.Unlock()
-	<-ctx.Done()
-	m.wg.Wait()
-	return nil
+	interval := m.CheckInterval
+	if interval <= 0 {
+		interval = DefaultCheckInterval
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.wg.Wait()
+			return nil
+		case <-ticker.C:
+			m.reconcile()
+		}
+	}
+}
+
+// reconcile makes BackendConnectionRefuse match the sources' state again
+// when something else changed the alarm list: it is raised while a source
+// is down and not active, cleared while none is and it is active. A raise
+// that changes nothing is not repeated, so that the alarm's raise count
+// and transitions only count real changes.
+func (m *Manager) reconcile() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	active := false
+	for _, a := range m.alarms.List() {
+		if a.Source == "" && a.ID == alarm.BackendConnectionRefuse && a.Active() {
+			active = true
+		}
+	}
+	if active != (len(m.down) > 0) {
+		level.Info(m.logger).Log("msg", "BackendConnectionRefuse set again from the sources' state", "sources_down", len(m.down))
+		m.updateAlarmLocked()
+	}
+}
+
+// Healthy reports an error naming every source that is down, with its
+// cause, and nil while all are up: the health check follows the sources
+// themselves, not only the alarm list that the admin API can empty.
+func (m *Manager) Healthy() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.down) == 0 {
+		return nil
+	}
+	return errors.New(m.downDetailLocked())
 }
 
 // Snapshots returns every source's snapshot, ordered by name.
@@ -335,19 +390,29 @@ func (m *Manager) updateAlarmLocked() {
 		m.alarms.Clear(alarm.BackendConnectionRefuse)
 		return
 	}
+	err := m.alarms.Raise(alarm.BackendConnectionRefuse,
+		alarm.Detail("%s", m.downDetailLocked()),
+		alarm.Field{Key: "sources", Value: m.downNamesLocked()})
+	if err != nil {
+		level.Error(m.logger).Log("msg", "raising BackendConnectionRefuse", "err", err)
+	}
+}
+
+func (m *Manager) downNamesLocked() []string {
 	names := make([]string, 0, len(m.down))
 	for name := range m.down {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	return names
+}
+
+// downDetailLocked is every down source's detail, ordered by source name.
+func (m *Manager) downDetailLocked() string {
+	names := m.downNamesLocked()
 	details := make([]string, len(names))
 	for i, name := range names {
 		details[i] = m.down[name]
 	}
-	err := m.alarms.Raise(alarm.BackendConnectionRefuse,
-		alarm.Detail("%s", strings.Join(details, "; ")),
-		alarm.Field{Key: "sources", Value: names})
-	if err != nil {
-		level.Error(m.logger).Log("msg", "raising BackendConnectionRefuse", "err", err)
-	}
+	return strings.Join(details, "; ")
 }

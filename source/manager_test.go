@@ -46,10 +46,10 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t}
 	e.center = alarm.NewCenter(bus, typ, nil)
-	e.health = alarm.NewHealthChecker(e.center)
 	// The manager's log goes to the test's, to show what happened if a
 	// test fails.
 	e.manager = NewManager(log.NewLogfmtLogger(testWriter{t}), e.center)
+	e.health = alarm.NewHealthChecker(e.center, e.manager)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -104,7 +104,11 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 		w.RandomOp()
 	}
 	e := newEnv(t)
-	if err := e.apply(etcdSource("main", server.Endpoint)); err != nil {
+	src := etcdSource("main", server.Endpoint)
+	// Short probes, so that the outage below lasts enough retries for an
+	// uncapped backoff to exceed the recovery bound.
+	src.Etcd.RequestTimeout = model.Duration(500 * time.Millisecond)
+	if err := e.apply(src); err != nil {
 		t.Fatal(err)
 	}
 	registrytest.WaitFor(t, "ready", 10*time.Second, e.manager.Ready)
@@ -124,20 +128,51 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 	if !active || !strings.Contains(detail, server.Endpoint) || !strings.Contains(detail, "main") {
 		t.Errorf("alarm active %v, detail %q: want the source and its endpoints", active, detail)
 	}
+	// The underlying cause, not only "context deadline exceeded", in the
+	// alarm, the health answer and the dump.
+	if !strings.Contains(detail, "connection refused") {
+		t.Errorf("alarm detail %q does not name the cause (connection refused)", detail)
+	}
+	if err := e.health.Healthy(); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("health %v: want the cause", err)
+	}
+	if last := e.snapshot("main").LastError; !strings.Contains(last, "connection refused") {
+		t.Errorf("snapshot lastError %q: want the cause", last)
+	}
 	if e.snapshot("main").Up {
 		t.Error("source still up")
 	}
 
+	// Level, not edge: emptying the alarm list while etcd is still down
+	// leaves the exporter unhealthy, and the alarm comes back within one
+	// check interval.
+	e.center.ClearAll()
+	if err := e.health.Healthy(); err == nil {
+		t.Error("healthy right after DELETE alarms while etcd is down")
+	}
+	cleared := time.Now()
+	registrytest.WaitFor(t, "alarm raised again after ClearAll", 10*time.Second, func() bool { active, _ := e.alarmActive(); return active })
+	if took := time.Since(cleared); took > 5*time.Second {
+		t.Errorf("BackendConnectionRefuse raised again %v after ClearAll, want within 5s", took)
+	}
+
+	// Six failed attempts: with backoff doubling from 250ms, an uncapped
+	// backoff would now wait 4-8s before the next attempt.
+	registrytest.WaitFor(t, "six failed syncs", 30*time.Second, func() bool { return e.snapshot("main").Syncs["failure"] >= 6 })
 	restarted := registrytest.StartEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
+	serving := time.Now() // StartEtcd returns once etcd serves
+	registrytest.WaitFor(t, "alarm cleared after etcd returned", 30*time.Second, func() bool {
+		active, _ := e.alarmActive()
+		return !active && e.health.Healthy() == nil
+	})
+	if took := time.Since(serving); took > 5*time.Second {
+		t.Errorf("alarm cleared and health back %v after etcd served again, want within 5s", took)
+	}
 	c2 := registrytest.Client(t, restarted.Endpoint)
 	w2 := registrytest.NewWorld(t, c2, 12) // changes after the outage are counted too
 	for i := 0; i < 20; i++ {
 		w2.RandomOp()
 	}
-	registrytest.WaitFor(t, "alarm cleared after etcd returned", 60*time.Second, func() bool {
-		active, _ := e.alarmActive()
-		return !active
-	})
 	if err := e.health.Healthy(); err != nil {
 		t.Errorf("unhealthy after recovery: %v", err)
 	}
@@ -172,6 +207,9 @@ func TestTLSWithClientCertificates(t *testing.T) {
 		active, detail := e.alarmActive()
 		return active && strings.Contains(detail, "no-client-cert")
 	})
+	if _, detail := e.alarmActive(); !strings.Contains(detail, "tls: certificate required") {
+		t.Errorf("detail %q: want the TLS error", detail)
+	}
 	if _, detail := e.alarmActive(); strings.Contains(detail, "etcd source tls ") {
 		t.Errorf("the working TLS source is reported down: %s", detail)
 	}

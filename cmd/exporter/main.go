@@ -186,8 +186,8 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	if err := bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
 		return err
 	}
-	health := alarm.NewHealthChecker(center)
 	sources := source.NewManager(log.With(logger, "component", "source"), center)
+	health := alarm.NewHealthChecker(center, sources)
 	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center, EventType: alarmType})
 	if err := bus.Subscribe(alerts.Subscriber()); err != nil {
 		return err

@@ -41,9 +41,12 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Service Center's gauges, written out independently of
+	// registry.State: services that exist and are not global (default
+	// rules: only SERVICECENTER is global), and the instances of those.
 	counts = registry.NewCounts()
-	global := map[string]bool{}
-	type inst struct{ domain, project, service, status string }
+	counted := map[string]registry.ServiceGroup{} // domain/project/service id
+	type inst struct{ service, status string }
 	var instances []inst
 	for _, kv := range resp.Kvs {
 		parts := strings.Split(strings.TrimPrefix(string(kv.Key), Prefix+"/"), "/")
@@ -54,37 +57,39 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 			counts.Projects[registry.DomainProject{Domain: parts[1], Project: parts[2]}] = struct{}{}
 		case parts[0] == "ms" && parts[1] == "files" && len(parts) == 5:
 			var doc struct {
-				AppID     string `json:"appId"`
-				Framework struct{ Name, Version string }
+				AppID       string `json:"appId"`
+				ServiceName string `json:"serviceName"`
+				Alias       string `json:"alias"`
+				Framework   struct{ Name, Version string }
 			}
 			if json.Unmarshal(kv.Value, &doc) != nil {
 				continue
 			}
-			if parts[2] == "default" && parts[3] == "default" && doc.AppID == "default" {
-				global[parts[4]] = true
+			if parts[2] == "default" && parts[3] == "default" && doc.AppID == "default" &&
+				(doc.ServiceName == "SERVICECENTER" || doc.Alias == "SERVICECENTER") {
 				continue
 			}
 			name, version := doc.Framework.Name, doc.Framework.Version
 			if name == "" {
-				name = "UNKNOWN"
-			}
-			if version == "" {
+				name, version = "UNKNOWN", "UNKNOWN"
+			} else if version == "" {
 				version = "UNKNOWN"
 			}
-			counts.Services[registry.ServiceGroup{Domain: parts[2], Project: parts[3], Framework: name, FrameworkVersion: version}]++
+			g := registry.ServiceGroup{Domain: parts[2], Project: parts[3], Framework: name, FrameworkVersion: version}
+			counts.Services[g]++
+			counted[strings.Join(parts[2:5], "/")] = g
 		case parts[0] == "inst" && parts[1] == "files" && len(parts) == 6:
 			var doc struct{ Status string }
 			if json.Unmarshal(kv.Value, &doc) != nil || !validStatus(doc.Status) {
 				continue
 			}
-			instances = append(instances, inst{parts[2], parts[3], parts[4], doc.Status})
+			instances = append(instances, inst{strings.Join(parts[2:5], "/"), doc.Status})
 		}
 	}
 	for _, i := range instances {
-		if i.domain == "default" && i.project == "default" && global[i.service] {
-			continue
+		if g, ok := counted[i.service]; ok {
+			counts.Instances[registry.InstanceGroup{Domain: g.Domain, Project: g.Project, Status: i.status}]++
 		}
-		counts.Instances[registry.InstanceGroup{Domain: i.domain, Project: i.project, Status: i.status}]++
 	}
 	return counts, resp.Header.Revision
 }
@@ -137,11 +142,14 @@ func (w *World) AddService() {
 	w.next++
 	s := Service{Domain: domains[w.rnd.IntN(len(domains))], Project: projects[w.rnd.IntN(len(projects))],
 		ID: fmt.Sprintf("svc%04d", w.next), Instances: map[string]clientv3.LeaseID{}}
-	app := "app"
-	if s.Domain == "default" && s.Project == "default" && w.rnd.IntN(4) == 0 {
-		app = "default" // a global service: left out, with its instances
+	app, name := "app", fmt.Sprintf("s%d", w.next)
+	if w.rnd.IntN(3) == 0 {
+		app = "default" // counted: most SDKs register under app default
 	}
-	doc := fmt.Sprintf(`{"serviceId":%q,"appId":%q,"serviceName":"s%d"`, s.ID, app, w.next)
+	if s.Domain == "default" && s.Project == "default" && w.rnd.IntN(4) == 0 {
+		app, name = "default", "SERVICECENTER" // global: left out, with its instances
+	}
+	doc := fmt.Sprintf(`{"serviceId":%q,"appId":%q,"serviceName":%q`, s.ID, app, name)
 	if fw := frameworks[w.rnd.IntN(len(frameworks))]; fw != "" {
 		doc += `,"framework":` + fw
 	}

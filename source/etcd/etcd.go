@@ -43,7 +43,10 @@ const (
 	DefaultProbeInterval    = time.Second
 	DefaultProbeTimeout     = 2 * time.Second
 	DefaultMinBackoff       = 250 * time.Millisecond
-	DefaultMaxBackoff       = 30 * time.Second
+	// DefaultMaxBackoff is low so that the source is back, and its
+	// BackendConnectionRefuse cleared, within a few seconds of etcd serving
+	// again: a retry costs one count-only read.
+	DefaultMaxBackoff = 2 * time.Second
 )
 
 // decodeErrorLogInterval rate-limits the logging of bad registry data per
@@ -139,9 +142,10 @@ func New(o Options) (*Source, error) {
 			TLS:         tlsCfg,
 			Logger:      zap.NewNop(), // failures reach our log through the returned errors
 			// gRPC's own reconnect backoff grows to two minutes; after an
-			// outage the source should be back within seconds.
+			// outage the source should be back within seconds (see
+			// DefaultMaxBackoff).
 			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+				Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 				MinConnectTimeout: max(time.Duration(o.Config.DialTimeout), time.Second),
 			})},
 		},
@@ -242,7 +246,7 @@ func (s *Source) Run(ctx context.Context) error {
 		if synced {
 			backoff = s.opts.MinBackoff
 		}
-		s.recordFailure(err, synced)
+		s.recordFailure(s.withCause(ctx, err), synced)
 		wait := sourcekit.Jitter(backoff)
 		level.Debug(s.opts.Logger).Log("msg", "listing the registry again", "after", wait, "err", err)
 		select {

@@ -196,14 +196,14 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 	server := registrytest.StartEtcd(t, embedetcd.Options{})
 	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 7)
-	w.Put("/custom/ms/files/default/default/sc", `{"appId":"default"}`)
+	w.Put("/custom/ms/files/default/default/sc", `{"appId":"default","serviceName":"SERVICECENTER"}`)
 	w.Put("/custom/inst/files/default/default/sc/i1", `{"status":"UP"}`)
 	w.Put(prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`) // another prefix: not ours
 	// Keys of a project that has no project key: the listing ranges still
 	// cover them.
 	w.Put("/custom/ms/files/stray/proj/s1", `{"appId":"a"}`)
 	w.Put("/custom/inst/files/stray/proj/s1/i1", `{"status":"DOWN"}`)
-	w.Put("/custom/inst/files/zzz/proj/s1/i1", `{"status":"DOWN"}`)
+	w.Put("/custom/inst/files/zzz/proj/s1/i1", `{"status":"DOWN"}`) // no service: not counted, as in Service Center
 	cfg := etcdConfig(server.Endpoint)
 	cfg.Prefix = "/custom"
 	s, err := New(Options{Name: "kept", Config: cfg, ExcludeGlobal: false})
@@ -217,7 +217,7 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 	registrytest.WaitFor(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
 	counts := s.Snapshot().Counts
 	if counts.Services[registry.ServiceGroup{Domain: "default", Project: "default", Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}] != 1 ||
-		total(counts.Instances) != 3 || counts.Instances[registry.InstanceGroup{Domain: "stray", Project: "proj", Status: "DOWN"}] != 1 {
+		total(counts.Instances) != 2 || counts.Instances[registry.InstanceGroup{Domain: "stray", Project: "proj", Status: "DOWN"}] != 1 {
 		t.Errorf("global service kept on request: services %v instances %v", counts.Services, counts.Instances)
 	}
 }
