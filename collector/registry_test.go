@@ -25,7 +25,7 @@ func TestRegistryCollector(t *testing.T) {
 	counts.Services[registry.ServiceGroup{Domain: "tenant-a", Project: "proj-x", Framework: "go-chassis", FrameworkVersion: "2.7.0"}] = 3
 	counts.Instances[registry.InstanceGroup{Domain: "tenant-a", Project: "proj-x", Status: "UP"}] = 5
 	synced := registry.Snapshot{
-		Source: "main", Up: true, Synced: true, LastSync: time.Unix(1700000000, 0), SyncDuration: 1500 * time.Millisecond,
+		Source: "main", Up: true, Synced: true, LastSync: time.Unix(1700000000, 0), SyncDuration: registry.Duration(1500 * time.Millisecond),
 		Syncs:        map[string]uint64{"success": 2, "failure": 1},
 		WatchEvents:  map[registry.WatchEvent]uint64{{Kind: "instance", Type: "PUT"}: 7},
 		DecodeErrors: map[string]uint64{"instance": 1},

@@ -17,7 +17,7 @@ type Snapshot struct {
 	// LastSync is when the last full sync completed.
 	LastSync time.Time `json:"lastSync,omitzero"`
 	// SyncDuration is how long the last full sync took.
-	SyncDuration time.Duration `json:"syncDuration"`
+	SyncDuration Duration `json:"syncDuration"`
 	// Revision is the backend revision the counts reflect (etcd only).
 	Revision int64 `json:"revision,omitempty"`
 	// LastError is the last failure, "" after a success. It never holds
@@ -34,4 +34,27 @@ type Snapshot struct {
 type WatchEvent struct {
 	Kind string
 	Type string
+}
+
+// Duration is a time.Duration that marshals to JSON as a Go duration
+// string ("1.5ms", "2m3s"), the one style the dump API uses for durations
+// (its uptime too), rather than a bare count of nanoseconds.
+type Duration time.Duration
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Seconds returns the duration in seconds.
+func (d Duration) Seconds() float64 { return time.Duration(d).Seconds() }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText gives the Go duration string; JSON quotes it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
 }

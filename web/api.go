@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,13 +14,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/internal/buildinfo"
 )
 
 // apiVersion is the Service Center API the compatible endpoints follow.
 const apiVersion = "4.0.0"
 
 func versionString() string {
-	return version.Version + " (revision " + version.Revision + ")"
+	return buildinfo.Version() + " (revision " + version.GetRevision() + ")"
 }
 
 func (a *api) healthy(w http.ResponseWriter, _ *http.Request) {
@@ -51,12 +53,19 @@ func (a *api) reload(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("Config reloaded.\n"))
 }
 
-// healthInstance mirrors the shape of Service Center's health answer, which
-// lists the healthy Service Center instances; the exporter lists itself.
+// healthInstance is Service Center's instance record, the shape of its
+// health answer (which lists the Service Center instances); the exporter
+// lists itself. Timestamps are Unix seconds as strings, as Service Center
+// writes them.
 type healthInstance struct {
-	HostName string `json:"hostName"`
-	Status   string `json:"status"`
-	Version  string `json:"version"`
+	InstanceID   string   `json:"instanceId"`
+	ServiceID    string   `json:"serviceId"`
+	Endpoints    []string `json:"endpoints"`
+	HostName     string   `json:"hostName"`
+	Status       string   `json:"status"`
+	Timestamp    string   `json:"timestamp"`
+	ModTimestamp string   `json:"modTimestamp"`
+	Version      string   `json:"version"`
 }
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
@@ -65,8 +74,14 @@ func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	host, _ := os.Hostname()
+	started := strconv.FormatInt(a.StartTime.Unix(), 10)
+	endpoints := a.Endpoints
+	if endpoints == nil {
+		endpoints = []string{}
+	}
 	writeJSON(w, http.StatusOK, map[string][]healthInstance{
-		"instances": {{HostName: host, Status: "UP", Version: version.Version}},
+		"instances": {{InstanceID: a.instanceID, ServiceID: a.serviceID, Endpoints: endpoints, HostName: host,
+			Status: "UP", Timestamp: started, ModTimestamp: started, Version: buildinfo.Version()}},
 	})
 }
 
@@ -82,8 +97,8 @@ type versionInfo struct {
 
 func currentVersion() versionInfo {
 	return versionInfo{
-		Version:    version.Version,
-		BuildTag:   version.Revision,
+		Version:    buildinfo.Version(),
+		BuildTag:   version.GetRevision(),
 		GoVersion:  runtime.Version(),
 		OS:         runtime.GOOS,
 		Arch:       runtime.GOARCH,
@@ -183,7 +198,7 @@ func (a *api) dump(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		out.Info = &dumpInfo{
 			versionInfo: currentVersion(),
-			Revision:    version.Revision,
+			Revision:    version.GetRevision(),
 			Branch:      version.Branch,
 			BuildUser:   version.BuildUser,
 			BuildDate:   version.BuildDate,

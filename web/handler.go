@@ -6,6 +6,9 @@
 package web
 
 import (
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -57,13 +60,17 @@ type Options struct {
 	// Clusters returns each source's endpoints, credentials stripped, by
 	// source name (GET /v4/{project}/admin/clusters).
 	Clusters func() map[string][]string
-	// StartTime is when the exporter started, for uptime in the dump API.
+	// StartTime is when the exporter started, for uptime in the dump API
+	// and the health answer's timestamps.
 	StartTime time.Time
 
 	// The status page's sections; a nil one says it is not available.
 	Sources       SourceSummaries
 	Alertmanagers AlertmanagerStatuses
 	ReloadStatus  func() ReloadStatus
+	// Endpoints are the exporter's own addresses as Service Center writes
+	// them (rest://host:port/), for the health answer.
+	Endpoints []string
 }
 
 // NewHandler returns the exporter's HTTP handler.
@@ -100,7 +107,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		return nil, fmt.Errorf("web: landing page: %w", err)
 	}
 
-	a := &api{Options: o}
+	a := &api{Options: o, instanceID: newInstanceID(), serviceID: serviceID()}
 	mux := http.NewServeMux()
 	mux.Handle(o.TelemetryPath, o.Metrics)
 	mux.Handle("/-/healthy", methods{http.MethodGet: a.healthy})
@@ -111,7 +118,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("/status", methods{http.MethodGet: a.status})
 	mux.Handle("/v4/{project}/registry/health", methods{http.MethodGet: a.health})
 	mux.Handle("/v4/{project}/registry/version", methods{http.MethodGet: a.version})
-	mux.Handle("/v4/{project}/admin/alarms", a.adminOnly(methods{http.MethodGet: a.listAlarms, http.MethodDelete: a.clearAlarms}))
+	// Service Center (with RBAC off) serves the alarms to any domain and
+	// project; only the dump is kept to the default ones.
+	mux.Handle("/v4/{project}/admin/alarms", methods{http.MethodGet: a.listAlarms, http.MethodDelete: a.clearAlarms})
 	mux.Handle("/v4/{project}/admin/dump", a.adminOnly(methods{http.MethodGet: a.dump}))
 	mux.Handle("/v4/{project}/admin/clusters", a.adminOnly(methods{http.MethodGet: a.clusters}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +158,25 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type api struct {
 	Options
+	// instanceID and serviceID identify the exporter in the health answer,
+	// as Service Center's instance and service ids identify it: the
+	// instance id is new with every process, the service id is stable.
+	instanceID, serviceID string
+}
+
+// newInstanceID returns 32 random hex digits, the form of Service Center's
+// instance ids.
+func newInstanceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// serviceID is 40 hex digits, the form of Service Center's service ids,
+// derived from the program name so that it is the same for every replica.
+func serviceID() string {
+	sum := sha1.Sum([]byte("default/default/servicecomb_exporter"))
+	return hex.EncodeToString(sum[:])
 }
 
 // statusRecorder remembers the status a handler wrote.
@@ -214,7 +242,7 @@ func (a *api) recordServerErrors(next http.Handler) http.Handler {
 }
 
 // adminOnly lets only the default domain and project through, as Service
-// Center does for its admin APIs.
+// Center does for its dump (the alarms are served to everyone).
 func (a *api) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		domain := r.Header.Get("X-Domain-Name")
@@ -222,7 +250,7 @@ func (a *api) adminOnly(next http.Handler) http.Handler {
 			domain = "default"
 		}
 		if project := r.PathValue("project"); domain != "default" || project != "default" {
-			writeError(w, codeForbidden, "Forbidden", "admin APIs are only served for domain and project default")
+			writeError(w, codeForbidden, "Forbidden", "the dump and clusters are only served for domain and project default")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,6 +58,8 @@ func newFixture(t *testing.T) *fixture {
 		Config: func() ([]byte, error) {
 			return []byte("global:\n  external_url: http://x/\nsources:\n  - name: main\n    etcd:\n      password: <secret>\n"), nil
 		},
+		Endpoints: []string{"rest://exporter-host:9729/"},
+		StartTime: time.Unix(1795533828, 0),
 		Registry: func() any {
 			if f.registry != nil {
 				return f.registry()
@@ -117,10 +125,13 @@ func TestEndpoints(t *testing.T) {
 		{name: "clear alarms", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "DELETE", target: "/v4/default/admin/alarms",
 			wantStatus: 200, wantBody: ""},
 		{name: "alarms wrong method", method: "PUT", target: "/v4/default/admin/alarms", wantStatus: 405},
-		{name: "alarms of another project", method: "GET", target: "/v4/proj-x/admin/alarms", wantStatus: 403,
-			wantBody: `{"errorCode":"403001","errorMessage":"Forbidden","detail":"admin APIs are only served for domain and project default"}`},
-		{name: "alarms of another domain", method: "GET", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
-		{name: "clear alarms of another domain", method: "DELETE", target: "/v4/default/admin/alarms", header: tenant, wantStatus: 403},
+		// As Service Center with RBAC off: alarms for any domain and project.
+		{name: "alarms of another project", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET",
+			target: "/v4/proj-x/admin/alarms", wantStatus: 200, contains: []string{`"id":"BackendConnectionRefuse"`}},
+		{name: "alarms of another domain", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET",
+			target: "/v4/default/admin/alarms", header: tenant, wantStatus: 200, contains: []string{`"id":"BackendConnectionRefuse"`}},
+		{name: "clear alarms of another domain", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "DELETE",
+			target: "/v4/default/admin/alarms", header: tenant, wantStatus: 200, wantBody: ""},
 		{name: "dump defaults to cache, empty without a source", method: "GET", target: "/v4/default/admin/dump",
 			wantStatus: 200, wantBody: `{"cache":{}}`},
 		{name: "dump exporter", setup: raise(alarm.BackendConnectionRefuse, "down"), method: "GET", target: "/v4/default/admin/dump?options=exporter",
@@ -135,7 +146,9 @@ func TestEndpoints(t *testing.T) {
 			excludes: []string{"s3cr3t-from-env"}},
 		{name: "dump unknown option", method: "GET", target: "/v4/default/admin/dump?options=info,secrets", wantStatus: 400,
 			wantBody: `{"errorCode":"400001","errorMessage":"Invalid parameter(s)","detail":"unknown dump option \"secrets\"; valid options: info, config, env, exporter, cache, all"}`},
-		{name: "dump of another domain", method: "GET", target: "/v4/default/admin/dump", header: tenant, wantStatus: 403},
+		{name: "dump of another domain", method: "GET", target: "/v4/default/admin/dump", header: tenant, wantStatus: 403,
+			wantBody: `{"errorCode":"403001","errorMessage":"Forbidden","detail":"the dump and clusters are only served for domain and project default"}`},
+		{name: "dump of another project", method: "GET", target: "/v4/proj-x/admin/dump", wantStatus: 403},
 	}
 	t.Setenv("SERVICECOMB_TEST_TOKEN", "s3cr3t-from-env")
 	for _, tt := range tests {
@@ -241,5 +254,51 @@ func TestNewHandlerValidates(t *testing.T) {
 	_, err := NewHandler(Options{Alarms: f.center, Health: alarm.NewHealthChecker(f.center), Metrics: http.NotFoundHandler(), TelemetryPath: "metrics"})
 	if err == nil {
 		t.Error("no error for a telemetry path without leading /")
+	}
+}
+
+// TestHealthBodyIsServiceCenterInstance compares the health answer with
+// one recorded from a real Service Center: the same instance record shape,
+// with the exporter's own values and a version that is never empty.
+func TestHealthBodyIsServiceCenterInstance(t *testing.T) {
+	recorded, err := os.ReadFile("testdata/servicecenter_health.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ Instances []map[string]any }
+	if err := json.Unmarshal(recorded, &want); err != nil || len(want.Instances) == 0 {
+		t.Fatalf("recorded health: %v", err)
+	}
+	f := newFixture(t)
+	status, _, body := f.do("GET", "/health", nil)
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	var got struct{ Instances []map[string]any }
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Instances) != 1 {
+		t.Fatalf("health body %s: %v", body, err)
+	}
+	self := got.Instances[0]
+	// Every field Service Center gives, except the heartbeat settings the
+	// exporter has none of.
+	wantKeys := slices.DeleteFunc(slices.Sorted(maps.Keys(want.Instances[0])), func(k string) bool { return k == "healthCheck" })
+	if gotKeys := slices.Sorted(maps.Keys(self)); !slices.Equal(gotKeys, wantKeys) {
+		t.Errorf("instance fields %v, want Service Center's %v", gotKeys, wantKeys)
+	}
+	for key, pattern := range map[string]string{
+		"instanceId": `^[0-9a-f]{32}$`, "serviceId": `^[0-9a-f]{40}$`, "status": `^UP$`,
+		"timestamp": `^1795533828$`, "modTimestamp": `^1795533828$`, "version": `^\d+\.\d+\.\d+`,
+	} {
+		if v, _ := self[key].(string); !regexp.MustCompile(pattern).MatchString(v) {
+			t.Errorf("%s = %q, want %s", key, v, pattern)
+		}
+	}
+	if fmt.Sprint(self["endpoints"]) != "[rest://exporter-host:9729/]" {
+		t.Errorf("endpoints %v", self["endpoints"])
+	}
+	// /version carries the same, never empty, version in a plain build.
+	_, _, version := f.do("GET", "/version", nil)
+	if !strings.Contains(version, `"version":"`+self["version"].(string)+`"`) {
+		t.Errorf("/version %s does not carry version %v", version, self["version"])
 	}
 }

@@ -42,7 +42,7 @@ func testSource(name string, domains ...string) source.SourceDump {
 	}
 	return source.SourceDump{
 		Snapshot: registry.Snapshot{Source: name, Type: "etcd", Up: true, Synced: true,
-			LastSync: time.Now().Add(-3 * time.Second), SyncDuration: 42 * time.Millisecond, Revision: 1234, Counts: c},
+			LastSync: time.Now().Add(-3 * time.Second), SyncDuration: registry.Duration(42 * time.Millisecond), Revision: 1234, Counts: c},
 		Domains: dd,
 	}
 }

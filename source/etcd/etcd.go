@@ -304,7 +304,7 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 	s.state = state
 	s.snap.Up, s.snap.Synced = true, true
 	s.snap.LastSync = time.Now()
-	s.snap.SyncDuration = s.snap.LastSync.Sub(start)
+	s.snap.SyncDuration = registry.Duration(s.snap.LastSync.Sub(start))
 	s.snap.Revision = rev
 	s.snap.LastError = ""
 	s.snap.Syncs["success"]++

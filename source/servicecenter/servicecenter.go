@@ -385,7 +385,7 @@ func (s *Source) commit(state *registry.State, decodeErrs [registry.NumKinds]uin
 	s.state = state
 	s.snap.Up, s.snap.Synced = true, true
 	s.snap.LastSync = time.Now()
-	s.snap.SyncDuration = s.snap.LastSync.Sub(start)
+	s.snap.SyncDuration = registry.Duration(s.snap.LastSync.Sub(start))
 	s.snap.LastError = ""
 	s.snap.Syncs["success"]++
 	s.mu.Unlock()
