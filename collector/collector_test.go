@@ -164,3 +164,24 @@ servicecomb_notify_subscribers_removed_total{type="ALARM"} 0
 		t.Errorf("lint: %v %v", err, problems)
 	}
 }
+
+// TestBuildInfoHelpNamesEveryLabel: the help text lists exactly the labels
+// the metric carries.
+func TestBuildInfoHelpNamesEveryLabel(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewBuildInfoCollector("servicecomb_exporter"))
+	families, err := reg.Gather()
+	if err != nil || len(families) != 1 {
+		t.Fatalf("gather: %v %v", families, err)
+	}
+	help := families[0].GetHelp()
+	labels := families[0].GetMetric()[0].GetLabel()
+	if len(labels) != 7 {
+		t.Errorf("%d labels, want 7", len(labels))
+	}
+	for _, l := range labels {
+		if !strings.Contains(help, l.GetName()) {
+			t.Errorf("help %q does not name label %s", help, l.GetName())
+		}
+	}
+}

@@ -24,16 +24,17 @@ import (
 	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"gopkg.in/yaml.v3"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/collector"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/forwarder"
+	"github.com/servicecomb/servicecomb_exporter/internal/buildinfo"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/source"
@@ -62,37 +63,36 @@ type flags struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 
-	healthURL     string
-	healthTimeout time.Duration
+	health healthcheckFlags
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 	f := &flags{}
-	app := kingpin.New(programName, "Prometheus exporter for Apache ServiceComb Service Center registries.")
+	app := kingpin.New(programName, "Prometheus exporter for Apache ServiceComb Service Center registries.\n\n"+
+		"The server's flags: "+programName+" serve --help (serve is the default command; its flags work without it).")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	app.Terminate(nil)
 	app.HelpFlag.Short('h')
 	app.Version(version.Print(programName))
-	app.Flag("config.file", "Configuration file (YAML). Without one the exporter runs on defaults.").
+	// The server's flags belong to serve, the default command, so that
+	// `healthcheck --help` lists only its own.
+	serve := app.Command("serve", "Run the exporter (the default command).").Default()
+	serve.Flag("config.file", "Configuration file (YAML). Without one the exporter runs on defaults.").
 		StringVar(&f.configFile)
-	app.Flag("web.listen-address", "Address to listen on; repeat for several.").
+	serve.Flag("web.listen-address", "Address to listen on; repeat for several.").
 		Default(defaultListenAddress).StringsVar(&f.listenAddresses)
-	app.Flag("web.config.file", "exporter-toolkit web configuration file: TLS and basic authentication.").
+	serve.Flag("web.config.file", "exporter-toolkit web configuration file: TLS and basic authentication.").
 		Default("").StringVar(&f.webConfigFile)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+	serve.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.telemetryPath)
-	app.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logging.Levels)).
+	serve.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logging.Levels)).
 		Default("info").StringVar(&f.logLevel)
-	app.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logging.Formats)).
+	serve.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logging.Formats)).
 		Default("logfmt").StringVar(&f.logFormat)
-	app.Flag("shutdown.timeout", "How long a graceful shutdown may take before the exporter exits anyway.").
+	serve.Flag("shutdown.timeout", "How long a graceful shutdown may take before the exporter exits anyway.").
 		Default("15s").DurationVar(&f.shutdownTimeout)
-	app.Command("serve", "Run the exporter (the default command).").Default()
-	hc := app.Command("healthcheck", "Ask a running exporter for its health and exit 0 if healthy, 1 if unhealthy, 2 if unreachable; "+
-		"for container health checks where there is no shell or curl.")
-	hc.Flag("url", "Health endpoint to ask.").Default("http://127.0.0.1" + defaultListenAddress + "/health").StringVar(&f.healthURL)
-	hc.Flag("timeout", "How long to wait for the answer.").Default("5s").DurationVar(&f.healthTimeout)
+	f.health.register(app)
 	command, err := app.Parse(args)
 	if err != nil {
 		return nil, err
@@ -101,32 +101,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 	return f, nil
 }
 
-// Exit codes of the healthcheck command.
-const (
-	healthy     = 0
-	unhealthy   = 1
-	unreachable = 2
-)
-
-// healthcheck asks a running exporter's health endpoint.
-func healthcheck(f *flags, stdout, stderr io.Writer) int {
-	client := &http.Client{Timeout: f.healthTimeout}
-	resp, err := client.Get(f.healthURL)
-	if err != nil {
-		fmt.Fprintf(stderr, "unreachable: %v\n", err)
-		return unreachable
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "unhealthy: %s %s\n", resp.Status, body)
-		return unhealthy
-	}
-	fmt.Fprintln(stdout, "healthy")
-	return healthy
-}
-
 func main() {
+	buildinfo.Fill() // once, before anything reads the version
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -141,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0 // --help or --version printed
 	}
 	if f.command == "healthcheck" {
-		return healthcheck(f, stdout, stderr)
+		return f.health.run(stdout, stderr)
 	}
 	logger, err := logging.New(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -151,7 +127,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := runExporter(ctx, f, logger, nil); err != nil {
-		level.Error(logger).Log("msg", "exporter failed", "err", err)
+		logging.Error(logger, "exporter failed", err)
 		return 1
 	}
 	return 0
@@ -197,7 +173,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		versioncollector.NewCollector(programName),
+		collector.NewBuildInfoCollector(programName),
 		collector.NewAlarmCollector(center),
 		collector.NewHealthCollector(health),
 		collector.NewNotifyCollector(bus),
@@ -226,38 +202,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
 	}, reg)
 	if err := cfg.Reload(); err != nil {
-		return fmt.Errorf("loading configuration: %w", err)
-	}
-
-	var ready atomic.Bool
-	handler, err := web.NewHandler(web.Options{
-		Logger: log.With(logger, "component", "web"),
-		Alarms: center,
-		Health: health,
-		Metrics: promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-			ErrorLog:          promhttpLogger{logger},
-			EnableOpenMetrics: true,
-		})),
-		TelemetryPath: f.telemetryPath,
-		Reload:        cfg.Reload,
-		Ready:         func() bool { return ready.Load() && sources.Ready() },
-		Config:        cfg.Redacted,
-		Registry:      sources.Dump,
-		StartTime:     startTime,
-		Sources:       sources,
-		Alertmanagers: alerts,
-		ReloadStatus:  cfg.Status,
-		Cache: func(name string) (web.CacheDumper, error) {
-			d, err := sources.CacheDumper(name)
-			if d == nil { // no typed nil in the interface
-				return nil, err
-			}
-			return d, err
-		},
-		Clusters: sources.Clusters,
-	})
-	if err != nil {
-		return err
+		return fmt.Errorf("configuration not loaded: %w", err)
 	}
 
 	if listeners == nil {
@@ -275,6 +220,39 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 			closeAll(listeners)
 			return fmt.Errorf("--web.config.file %s: %w", f.webConfigFile, err)
 		}
+	}
+
+	var ready atomic.Bool
+	handler, err := web.NewHandler(web.Options{
+		Logger: log.With(logger, "component", "web"),
+		Alarms: center,
+		Health: health,
+		Metrics: promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog:          promhttpLogger{logger},
+			EnableOpenMetrics: true,
+		})),
+		TelemetryPath: f.telemetryPath,
+		Reload:        cfg.Reload,
+		Ready:         func() bool { return ready.Load() && sources.Ready() },
+		Config:        cfg.Redacted,
+		Registry:      sources.Dump,
+		StartTime:     startTime,
+		Endpoints:     selfEndpoints(listeners, usesTLS(f.webConfigFile)),
+		Sources:       sources,
+		Alertmanagers: alerts,
+		ReloadStatus:  cfg.Status,
+		Cache: func(name string) (web.CacheDumper, error) {
+			d, err := sources.CacheDumper(name)
+			if d == nil { // no typed nil in the interface
+				return nil, err
+			}
+			return d, err
+		},
+		Clusters: sources.Clusters,
+	})
+	if err != nil {
+		closeAll(listeners)
+		return err
 	}
 
 	var g oklogrun.Group
@@ -373,4 +351,49 @@ func withExternalURL(c *config.Config, listenAddresses []string) *config.Config 
 	copied := *c
 	copied.Global.ExternalURL = &commoncfg.URL{URL: u}
 	return &copied
+}
+
+// selfEndpoints are the exporter's addresses as Service Center writes its
+// own endpoints (rest://host:port/, with ?sslEnabled=true under TLS), for
+// the health answer. A wildcard address is named by the host name.
+func selfEndpoints(listeners []net.Listener, tls bool) []string {
+	host, _ := os.Hostname()
+	out := make([]string, 0, len(listeners))
+	for _, l := range listeners {
+		h, port, err := net.SplitHostPort(l.Addr().String())
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(h); (ip == nil || ip.IsUnspecified()) && host != "" {
+			h = host
+		}
+		e := "rest://" + net.JoinHostPort(h, port) + "/"
+		if tls {
+			e += "?sslEnabled=true"
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// usesTLS reports whether the web configuration file (already validated)
+// turns TLS on.
+func usesTLS(webConfigFile string) bool {
+	if webConfigFile == "" {
+		return false
+	}
+	data, err := os.ReadFile(webConfigFile)
+	if err != nil {
+		return false
+	}
+	var cfg struct {
+		TLS struct {
+			CertFile string `yaml:"cert_file"`
+			Cert     string `yaml:"cert"`
+		} `yaml:"tls_server_config"`
+	}
+	if yaml.Unmarshal(data, &cfg) != nil {
+		return false
+	}
+	return cfg.TLS.CertFile != "" || cfg.TLS.Cert != ""
 }

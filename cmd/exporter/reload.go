@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/web"
 )
 
@@ -106,7 +107,11 @@ func (h *configHolder) Reload() error {
 	err := h.load()
 	h.record(err)
 	if err != nil {
-		level.Error(h.logger).Log("msg", "configuration not loaded, keeping the running one", "file", h.filename, "err", err)
+		// At start-up nothing is running yet: the caller reports the
+		// error, once, and the exporter does not start.
+		if h.Current() != nil {
+			logging.Error(h.logger, "configuration not loaded, keeping the running one", err, "file", h.filename)
+		}
 		return err
 	}
 	level.Info(h.logger).Log("msg", "configuration loaded", "file", h.filenameOrDefaults())
