@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 )
@@ -90,18 +89,14 @@ func NewHandler(o Options) (http.Handler, error) {
 	if o.StartTime.IsZero() {
 		o.StartTime = time.Now()
 	}
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "ServiceComb Exporter",
-		Description: "Prometheus exporter for Apache ServiceComb Service Center registries",
-		Version:     versionString(),
-		Profiling:   "false",
-		Links: []web.LandingLinks{
-			{Address: o.TelemetryPath, Text: "Metrics"},
-			{Address: "/status", Text: "Status", Description: "Health, alarms, sources and Alertmanagers at a glance, for a person"},
-			{Address: "/health", Text: "Health", Description: "Service Center compatible health check"},
-			{Address: "/v4/default/admin/alarms", Text: "Alarms", Description: "The alarm center"},
-			{Address: "/v4/default/admin/dump?options=info,config,env,exporter", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry sources' state"},
-		},
+	landing, err := landingPage(versionString(), []landingLink{
+		{Address: o.TelemetryPath, Text: "Metrics"},
+		{Address: "/status", Text: "Status", Description: "Health, alarms, sources and Alertmanagers at a glance, for a person"},
+		{Address: "/health", Text: "Health", Description: "Service Center compatible health check"},
+		{Address: "/version", Text: "Version", Description: "Service Center compatible version"},
+		{Address: "/-/ready", Text: "Ready", Description: "200 once every registry source has synced"},
+		{Address: "/v4/default/admin/alarms", Text: "Alarms", Description: "The alarm center"},
+		{Address: "/v4/default/admin/dump?options=info,config,env,exporter", Text: "Dump", Description: "Version, configuration (redacted), runtime and registry sources' state"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: landing page: %w", err)
@@ -125,7 +120,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("/v4/{project}/admin/clusters", a.adminOnly(methods{http.MethodGet: a.clusters}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
-			landing.ServeHTTP(w, r)
+			landing(w, r)
 			return
 		}
 		writeError(w, codeNotFound, "Not found", r.URL.Path)

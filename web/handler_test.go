@@ -97,7 +97,8 @@ func TestEndpoints(t *testing.T) {
 		contains   []string
 		excludes   []string
 	}{
-		{name: "landing page", method: "GET", target: "/", wantStatus: 200, contains: []string{"ServiceComb Exporter", "/metrics"}},
+		{name: "landing page", method: "GET", target: "/", wantStatus: 200, contains: []string{"<!DOCTYPE html>\n<html", "ServiceComb Exporter",
+			`href="/metrics"`, `href="/health"`, `href="/version"`, `href="/-/ready"`, `href="/v4/default/admin/alarms"`}},
 		{name: "unknown path", method: "GET", target: "/nope", wantStatus: 404,
 			wantBody: `{"errorCode":"404001","errorMessage":"Not found","detail":"/nope"}`},
 		{name: "unknown v4 path", method: "GET", target: "/v4/default/admin/nope", wantStatus: 404},

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,6 +207,9 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	if !dumpHas("first.example") || dumpHas("second.example") {
 		t.Error("failed reload changed the running config")
 	}
+	if logs := e.logs.String(); !strings.Contains(logs, `msg="configuration not loaded, keeping the running one"`) {
+		t.Errorf("failed reload not logged as keeping the running config:\n%s", logs)
+	}
 	_, metrics := e.get("/metrics", nil)
 	if !strings.Contains(metrics, "servicecomb_exporter_config_last_reload_successful 0") ||
 		!strings.Contains(metrics, `servicecomb_exporter_config_reloads_total{result="failure"} 1`) {
@@ -382,6 +386,12 @@ func TestExporterWithEtcdSource(t *testing.T) {
 	if status != 200 || !strings.Contains(dump, `"sources":[{"source":"main","type":"etcd","up":true,"synced":true`) {
 		t.Errorf("dump: %d %.300s", status, dump)
 	}
+	// One style for durations: Go duration strings, as uptime.
+	_, dump = e.get("/v4/default/admin/dump?options=info,cache", nil)
+	if !regexp.MustCompile(`"syncDuration":"[0-9.]+(ns|µs|ms|s)"`).MatchString(dump) ||
+		!regexp.MustCompile(`"uptime":"[0-9hms.]+"`).MatchString(dump) {
+		t.Errorf("dump durations are not duration strings: %.600s", dump)
+	}
 }
 
 func TestHealthcheckCommand(t *testing.T) {
@@ -455,5 +465,34 @@ func TestExporterWithServiceCenterSource(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestBadConfigAtStartupLoggedOnce: with nothing running yet, a bad file is
+// reported once, one line per problem, and not as "keeping the running one".
+func TestBadConfigAtStartupLoggedOnce(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	writeFile(t, bad, "global:\n  extrnal_url: x\nregistry:\n  exclude_global_services: maybe\n")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--config.file", bad, "--web.listen-address", "127.0.0.1:0"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	out := stderr.String()
+	for _, problem := range []string{"bad.yml:2: global.extrnal_url: unknown key", "bad.yml:4: registry.exclude_global_services: cannot parse"} {
+		if n := strings.Count(out, problem); n != 1 {
+			t.Errorf("%q logged %d times, want once:\n%s", problem, n, out)
+		}
+	}
+	if strings.Contains(out, "keeping the running one") || strings.Contains(out, `\n`) {
+		t.Errorf("misleading or escaped log:\n%s", out)
+	}
+	var errorLines int
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.Contains(line, "level=error") {
+			errorLines++
+		}
+	}
+	if errorLines != 2 {
+		t.Errorf("%d error lines, want one per problem:\n%s", errorLines, out)
 	}
 }
