@@ -18,29 +18,24 @@ BENCH_COUNT ?= 5
 
 .PHONY: all build build-simulator docker release mixin manifests status-screenshot bench-status test fuzz test-deps test-short lint run bench bench-notify bench-registry bench-forwarder help
 
-all: lint test build
+all: lint test build ## lint, test and build
 
-help:
-	@echo "build        build ./$(BINARY) with version information (build-simulator: ./servicecomb_simulator)"
-	@echo "test         every test with the race detector (installs what the tests need), then each fuzz target briefly"
-	@echo "fuzz         each fuzz target for FUZZ_TIME (default 3s)"
-	@echo "lint         gofmt and go vet"
-	@echo "run          run the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)"
-	@echo "bench        every benchmark; bench-notify (notify bus), bench-registry (etcd source)"
-	@echo "status-screenshot  regenerate docs/status-page.png from the browser test"
-	@echo "mixin        regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/"
+# Every target carries its help after "##" on its own line; `make help`
+# lists them all (a test checks that every .PHONY target has one).
+help: ## this list
+	@awk -F ':.*## ' '/^[a-zA-Z_-]+:.*## / { printf "%-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-build:
+build: ## build ./servicecomb_exporter with version information
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/exporter
 
-build-simulator:
+build-simulator: ## build ./servicecomb_simulator
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o servicecomb_simulator ./cmd/simulator
 
 # The tests run the real Alertmanager and Prometheus (and promtool), and
 # chromium for the status page; on Debian as root they are installed when
 # missing. SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the tests
 # instead of skipping them.
-test: test-deps
+test: test-deps ## every test with the race detector (installs what the tests need), then each fuzz target briefly
 	promtool test rules rules/*.rules_test.yml
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -timeout 8m ./...
 	$(MAKE) --no-print-directory fuzz
@@ -49,7 +44,7 @@ test: test-deps
 # longer for a real search). A failing input is saved under the package's
 # testdata/fuzz and replayed by every later `go test`.
 FUZZ_TIME ?= 3s
-fuzz:
+fuzz: ## each fuzz target for FUZZ_TIME (default 3s)
 	@for file in $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'); do \
 		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
 			echo "fuzz $$(dirname $$file) $$target for $(FUZZ_TIME)"; \
@@ -58,7 +53,7 @@ fuzz:
 	done
 
 TEST_PACKAGES := prometheus-alertmanager prometheus chromium
-test-deps:
+test-deps: ## install the Debian packages the tests need (prometheus, prometheus-alertmanager, chromium), as root
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
@@ -70,10 +65,10 @@ test-deps:
 		echo "the tests need:$$missing (Debian packages)"; exit 1; \
 	fi
 
-test-short:
+test-short: ## the quick tests only (go test -short), without the race detector
 	$(GO) test -count=1 -short ./...
 
-lint: test-deps
+lint: test-deps ## gofmt, go vet, promtool check rules and the dashboard and rule conventions
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -82,47 +77,47 @@ lint: test-deps
 
 # docs/status-page.png: /status in chromium during an etcd outage, taken by
 # the browser test (with the build's version information).
-status-screenshot: test-deps
+status-screenshot: test-deps ## regenerate docs/status-page.png from the browser test
 	$(GO) test -count=1 -ldflags '$(LDFLAGS)' -run '^TestStatusPageInBrowser$$' ./cmd/exporter -args -status-screenshot=$(CURDIR)/docs/status-page.png
 
 # The simulator on an embedded etcd and the exporter reading it.
-run: build build-simulator
+run: build build-simulator ## the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)
 	./scripts/run-demo.sh $(RUN_ARGS)
 
-bench: bench-notify bench-registry bench-forwarder bench-status
+bench: bench-notify bench-registry bench-forwarder bench-status ## every benchmark (bench-notify, bench-registry, bench-forwarder, bench-status)
 
 # Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
 # 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
 # memory); BENCH_REGISTRY_INSTANCES=100000 for a quick run.
 BENCH_REGISTRY_INSTANCES ?= 100000,1000000
-bench-registry:
+bench-registry: ## etcd source benchmarks (BENCH_REGISTRY_INSTANCES; several minutes)
 	BENCH_REGISTRY_INSTANCES=$(BENCH_REGISTRY_INSTANCES) $(GO) test -run '^$$' -bench 'Registry' -benchtime 3x -timeout 60m ./source/etcd
 
-bench-notify:
+bench-notify: ## notify bus benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) ./notify
 
 # Raise-to-accepted latency, capacity (none dropped at 10,000/s, the largest
 # clean rate) and the unpaced ceiling against a local real Alertmanager; -v
 # logs each window's account.
-bench-forwarder: test-deps
+bench-forwarder: test-deps ## raise-to-accepted latency and throughput against a real Alertmanager
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -run '^$$' -bench 'Forward' -benchtime 3x -v ./forwarder
 
 # /status with 1,000 domains: the whole exporter on an embedded etcd, the
 # page alone, and the per-domain summary.
-bench-status:
+bench-status: ## the status page with 1,000 domains, against /metrics
 	$(GO) test -run '^$$' -bench 'StatusPage' -benchtime 50x -count 3 ./cmd/exporter ./web
 	$(GO) test -run '^$$' -bench 'Summaries' -benchtime 50x -count 3 ./source
 
 # Container image (needs a Docker engine).
 IMAGE ?= servicecomb_exporter
-docker:
+docker: ## the container image servicecomb_exporter:<VERSION> and :latest (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BRANCH=$(BRANCH) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
 # Versioned tarballs for linux/amd64 and linux/arm64 with SHA-256 checksums,
 # in dist/.
 RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
-release:
+release: ## versioned linux/amd64 and linux/arm64 tarballs with SHA-256 sums in dist/
 	rm -rf dist && mkdir -p dist
 	for platform in $(RELEASE_PLATFORMS); do \
 		os=$${platform%/*}; arch=$${platform#*/}; name=servicecomb_exporter-$(VERSION).$$os-$$arch; \
@@ -137,11 +132,11 @@ release:
 # rules/servicecomb.rules.yml and dashboards/*.json, rendered from the
 # monitoring mixin in mixin/ with go-jsonnet, then the Kubernetes manifests
 # made from them (tests fail when any of them disagree with mixin/).
-mixin:
+mixin: ## regenerate rules/, dashboards/ and the Kubernetes manifests from mixin/
 	$(GO) run ./internal/mixin/cmd/genmixin
 	$(MAKE) manifests
 
 # The PrometheusRule and the Grafana dashboards ConfigMap in deploy/kubernetes,
 # generated from rules/ and dashboards/ (a test fails when they disagree).
-manifests:
+manifests: ## regenerate the Kubernetes PrometheusRule and dashboards ConfigMap
 	$(GO) run ./internal/manifests/cmd/genmanifests
