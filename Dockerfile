@@ -25,7 +25,12 @@ LABEL org.opencontainers.image.title="servicecomb_exporter" \
 COPY --from=build /out/servicecomb_exporter /out/servicecomb_simulator /bin/
 USER 65532:65532
 EXPOSE 9729
-# No shell or curl in the image: the exporter checks itself.
+# No shell or curl in the image: the exporter checks itself. Behind basic
+# auth and TLS (--web.config.file), override it in a derived image or with
+# docker run --health-cmd / compose healthcheck, for example:
+#   ["/bin/servicecomb_exporter", "healthcheck", "--url", "https://127.0.0.1:9729/health",
+#    "--username", "healthcheck", "--password-file", "/etc/servicecomb/healthcheck-password",
+#    "--ca-file", "/etc/servicecomb/ca.pem"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/bin/servicecomb_exporter", "healthcheck", "--url", "http://127.0.0.1:9729/health"]
 ENTRYPOINT ["/bin/servicecomb_exporter"]

@@ -155,6 +155,11 @@ func TestCompose(t *testing.T) {
 	if !contains(exporter.Command, "--web.listen-address=:9729") || !published {
 		t.Errorf("exporter must listen on and publish 9729: %v %v", exporter.Command, exporter.Ports)
 	}
+	if hc := exporter.HealthCheck; hc == nil || len(hc.Test) < 3 || hc.Test[1] != "/bin/servicecomb_exporter" || hc.Test[2] != "healthcheck" {
+		t.Errorf("compose exporter healthcheck %v: want the image's healthcheck command", hc)
+	} else {
+		checkFlags(t, "compose exporter healthcheck", h["exporter"], hc.Test)
+	}
 	checkFlags(t, "compose simulator", h["simulator"], project.Services["simulator"].Command)
 	for _, name := range []string{"exporter", "simulator"} {
 		if img := project.Services[name].Image; !strings.HasPrefix(img, "servicecomb_exporter:") {
