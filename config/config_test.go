@@ -845,3 +845,26 @@ func TestLoadReportsFileNameGivenToLoad(t *testing.T) {
 		t.Errorf("Load error = %v, want %s", err, want)
 	}
 }
+
+// TestReadmeErrorExamplesAreCurrent: the error examples the README shows
+// are what loading gives today (line numbers aside).
+func TestReadmeErrorExamplesAreCurrent(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, input := range [][]byte{
+		doc("global:", "  extrnal_url: http://x/"),
+		doc("sources:", "  - name: main", "    etcd: {endpoints: [http://127.0.0.1:2379]}",
+			"  - name: main", "    etcd: {endpoints: [http://127.0.0.1:2379]}"),
+	} {
+		_, err := LoadBytes(input, "config.yml")
+		if err == nil {
+			t.Fatalf("%s loaded", input)
+		}
+		_, msg, _ := strings.Cut(err.Error(), ": ") // drop "config.yml:N"
+		if !strings.Contains(string(readme), msg) {
+			t.Errorf("README does not show the current error %q", msg)
+		}
+	}
+}

@@ -303,3 +303,28 @@ func TestHealthBodyIsServiceCenterInstance(t *testing.T) {
 		t.Errorf("/version %s does not carry version %v", version, self["version"])
 	}
 }
+
+// TestDocsUseValidDumpOptions: every dump link in the README and docs uses
+// options the dump knows, and the running configuration is sent to
+// options=config (info has the version only).
+func TestDocsUseValidDumpOptions(t *testing.T) {
+	files := []string{"../README.md", "../docs/runbooks.md", "../docs/configuration.md"}
+	option := regexp.MustCompile(`dump\?options=([a-z,]+)`)
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, m := range option.FindAllStringSubmatch(line, -1) {
+				if want, bad := parseDumpOptions(m[1]); want == nil {
+					t.Errorf("%s:%d: unknown dump option %q", file, i+1, bad)
+				}
+			}
+			if strings.Contains(strings.ToLower(line), "configuration in force") && strings.Contains(line, "dump?options=") &&
+				!strings.Contains(line, "options=config") {
+				t.Errorf("%s:%d: the configuration in force is in options=config: %s", file, i+1, line)
+			}
+		}
+	}
+}
