@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 )
 
 // DomainProject names a project.
@@ -108,15 +109,20 @@ type State struct {
 	names map[string]string
 	// services is keyed by "domain/project/serviceID".
 	services map[string]*serviceEntry
+	// groups interns the label sets of services, so that an entry holds an
+	// index rather than four strings: entries are kept per service, and a
+	// registry has many services but few label sets.
+	groups     []ServiceGroup
+	groupIndex map[ServiceGroup]uint32
 }
 
-// serviceEntry is what State knows of one service id. It exists while the
-// service document or any of its instances does.
+// serviceEntry is what State knows of one service id, 28 bytes. It exists
+// while the service document or any of its instances does.
 type serviceEntry struct {
-	present   bool // a countable service document exists
-	counted   bool // present and not global
-	group     ServiceGroup
-	instances [numStatuses]int64 // instance documents by InstanceStatuses index
+	group     uint32             // index into State.groups; meaningful while present
+	present   bool               // a countable service document exists
+	counted   bool               // present and not global
+	instances [numStatuses]int32 // instance documents by InstanceStatuses index
 }
 
 const numStatuses = 5 // len(InstanceStatuses)
@@ -127,7 +133,8 @@ func NewState(layout Layout, rules Rules, onError DecodeErrorFunc) *State {
 		onError = func(Kind, []byte, error) {}
 	}
 	return &State{layout: layout, rules: rules, onError: onError,
-		counts: NewCounts(), services: map[string]*serviceEntry{}, names: map[string]string{}}
+		counts: NewCounts(), services: map[string]*serviceEntry{}, names: map[string]string{},
+		groupIndex: map[ServiceGroup]uint32{}}
 }
 
 // Counts returns a copy of the current counts.
@@ -188,7 +195,7 @@ func (s *State) entry(key rawKey, create bool) *serviceEntry {
 
 // forget drops an entry nothing refers to any more.
 func (s *State) forget(key rawKey, e *serviceEntry) {
-	if e.present || e.instances != [numStatuses]int64{} {
+	if e.present || e.instances != [numStatuses]int32{} {
 		return
 	}
 	delete(s.services, string(key.service))
@@ -209,8 +216,8 @@ func (s *State) applyService(key rawKey, ev Event) error {
 			domain, project := s.intern(key.parts[0]), s.intern(key.parts[1])
 			next.present = true
 			next.counted = !(s.rules.ExcludeGlobal && s.rules.IsGlobal(domain, project, svc))
-			next.group = ServiceGroup{Domain: domain, Project: project,
-				Framework: s.intern([]byte(svc.Framework)), FrameworkVersion: s.intern([]byte(svc.FrameworkVersion))}
+			next.group = s.groupOf(ServiceGroup{Domain: domain, Project: project,
+				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
 		}
 	}
 	if err := s.countService(e, -1); err != nil {
@@ -224,21 +231,33 @@ func (s *State) applyService(key rawKey, ev Event) error {
 	return nil
 }
 
+// groupOf returns the index of g, interning it.
+func (s *State) groupOf(g ServiceGroup) uint32 {
+	if i, ok := s.groupIndex[g]; ok {
+		return i
+	}
+	i := uint32(len(s.groups))
+	s.groups = append(s.groups, g)
+	s.groupIndex[g] = i
+	return i
+}
+
 // countService adds (delta 1) or removes (-1) a counted service and its
 // instances.
 func (s *State) countService(e *serviceEntry, delta int64) error {
 	if !e.counted {
 		return nil
 	}
-	if err := add(s.counts.Services, e.group, delta); err != nil {
+	g := s.groups[e.group]
+	if err := add(s.counts.Services, g, delta); err != nil {
 		return err
 	}
 	for i, n := range e.instances {
 		if n == 0 {
 			continue
 		}
-		g := InstanceGroup{Domain: e.group.Domain, Project: e.group.Project, Status: InstanceStatuses[i]}
-		if err := add(s.counts.Instances, g, delta*n); err != nil {
+		ig := InstanceGroup{Domain: g.Domain, Project: g.Project, Status: InstanceStatuses[i]}
+		if err := add(s.counts.Instances, ig, delta*int64(n)); err != nil {
 			return err
 		}
 	}
@@ -272,14 +291,16 @@ func (s *State) applyInstance(key rawKey, ev Event) error {
 
 func (s *State) addInstance(e *serviceEntry, key rawKey, status string, delta int64) error {
 	i := statusIndex(status)
-	if e.instances[i]+delta < 0 {
-		return fmt.Errorf("%w: %s instances of %s would drop below zero", ErrInconsistent, status, key.service)
+	n := int64(e.instances[i]) + delta
+	if n < 0 || n > math.MaxInt32 {
+		return fmt.Errorf("%w: %s instances of %s would be %d", ErrInconsistent, status, key.service, n)
 	}
-	e.instances[i] += delta
+	e.instances[i] = int32(n)
 	if !e.counted {
 		return nil
 	}
-	return add(s.counts.Instances, InstanceGroup{Domain: e.group.Domain, Project: e.group.Project, Status: status}, delta)
+	g := s.groups[e.group]
+	return add(s.counts.Instances, InstanceGroup{Domain: g.Domain, Project: g.Project, Status: status}, delta)
 }
 
 // statusIndex returns the index of one of InstanceStatuses.
