@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
 )
@@ -107,14 +108,22 @@ type State struct {
 	// names interns domain and project names, so that counting a key
 	// allocates nothing once its domain and project have been seen.
 	names map[string]string
-	// services is keyed by "domain/project/serviceID".
-	services map[string]*serviceEntry
+	// services is keyed by two independent 64-bit hashes of
+	// "domain/project/serviceID" (serviceKey), with the entries inline: no
+	// allocation per service, about 50 bytes a service in all.
+	services map[serviceKey]serviceEntry
+	seeds    [2]maphash.Seed
 	// groups interns the label sets of services, so that an entry holds an
 	// index rather than four strings: entries are kept per service, and a
 	// registry has many services but few label sets.
 	groups     []ServiceGroup
 	groupIndex map[ServiceGroup]uint32
 }
+
+// serviceKey identifies a service by two 64-bit hashes with independent
+// random seeds: two services collide only with probability 2^-128 per pair,
+// far below any other source of error, and no key is ever stored.
+type serviceKey [2]uint64
 
 // serviceEntry is what State knows of one service id, 28 bytes. It exists
 // while the service document or any of its instances does.
@@ -133,8 +142,8 @@ func NewState(layout Layout, rules Rules, onError DecodeErrorFunc) *State {
 		onError = func(Kind, []byte, error) {}
 	}
 	return &State{layout: layout, rules: rules, onError: onError,
-		counts: NewCounts(), services: map[string]*serviceEntry{}, names: map[string]string{},
-		groupIndex: map[ServiceGroup]uint32{}}
+		counts: NewCounts(), services: map[serviceKey]serviceEntry{}, names: map[string]string{},
+		groupIndex: map[ServiceGroup]uint32{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
 // Counts returns a copy of the current counts.
@@ -180,33 +189,27 @@ func (s *State) intern(b []byte) string {
 	return name
 }
 
-// entry returns the entry of key's service, creating it if create is set.
-func (s *State) entry(key rawKey, create bool) *serviceEntry {
-	if e, ok := s.services[string(key.service)]; ok {
-		return e
-	}
-	if !create {
-		return nil
-	}
-	e := &serviceEntry{}
-	s.services[string(key.service)] = e
-	return e
+func (s *State) keyOf(key rawKey) serviceKey {
+	return serviceKey{maphash.Bytes(s.seeds[0], key.service), maphash.Bytes(s.seeds[1], key.service)}
 }
 
-// forget drops an entry nothing refers to any more.
-func (s *State) forget(key rawKey, e *serviceEntry) {
-	if e.present || e.instances != [numStatuses]int32{} {
+// store keeps e under k, or drops it when nothing refers to it any more.
+func (s *State) store(k serviceKey, e *serviceEntry) {
+	if !e.present && e.instances == [numStatuses]int32{} {
+		delete(s.services, k)
 		return
 	}
-	delete(s.services, string(key.service))
+	s.services[k] = *e
 }
 
 // applyService needs no previous value: the entry knows what was counted.
 func (s *State) applyService(key rawKey, ev Event) error {
-	e := s.entry(key, ev.Type == Put)
-	if e == nil {
+	k := s.keyOf(key)
+	e, ok := s.services[k]
+	if !ok && ev.Type == Delete {
 		return nil // a delete of a service never seen: nothing counted
 	}
+	defer s.store(k, &e)
 	next := serviceEntry{} // absent, or present with its labels
 	if ev.Type == Put {
 		svc, err := DecodeService(ev.Value)
@@ -220,15 +223,11 @@ func (s *State) applyService(key rawKey, ev Event) error {
 				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
 		}
 	}
-	if err := s.countService(e, -1); err != nil {
+	if err := s.countService(&e, -1); err != nil {
 		return err
 	}
 	e.present, e.counted, e.group = next.present, next.counted, next.group
-	if err := s.countService(e, 1); err != nil {
-		return err
-	}
-	s.forget(key, e)
-	return nil
+	return s.countService(&e, 1)
 }
 
 // groupOf returns the index of g, interning it.
@@ -268,12 +267,13 @@ func (s *State) applyInstance(key rawKey, ev Event) error {
 	if ev.Type == Delete && !ev.HasPrev {
 		return fmt.Errorf("%w: delete of %s without its previous value", ErrInconsistent, ev.Key)
 	}
-	e := s.entry(key, true)
-	defer s.forget(key, e)
+	k := s.keyOf(key)
+	e := s.services[k]
+	defer s.store(k, &e)
 	if ev.HasPrev {
 		// A previous value that cannot be decoded was never counted.
 		if prev, err := DecodeInstance(ev.PrevValue); err == nil {
-			if err := s.addInstance(e, key, prev, -1); err != nil {
+			if err := s.addInstance(&e, key, prev, -1); err != nil {
 				return err
 			}
 		}
@@ -284,7 +284,7 @@ func (s *State) applyInstance(key rawKey, ev Event) error {
 			s.onError(KindInstance, ev.Key, err)
 			return nil
 		}
-		return s.addInstance(e, key, status, 1)
+		return s.addInstance(&e, key, status, 1)
 	}
 	return nil
 }
