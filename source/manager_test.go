@@ -236,6 +236,10 @@ func TestWrongCredentials(t *testing.T) {
 	e := newEnv(t)
 	src := etcdSource("auth", server.Endpoint)
 	src.Etcd.Username, src.Etcd.PasswordFile = "root", passwordFile
+	// etcd checks the password with bcrypt, which the race detector slows
+	// down tenfold in this process: give the authentication time to answer
+	// instead of timing out.
+	src.Etcd.DialTimeout = model.Duration(15 * time.Second)
 	if err := e.apply(src); err != nil {
 		t.Fatal(err)
 	}
