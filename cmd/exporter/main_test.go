@@ -387,7 +387,7 @@ func TestExporterWithEtcdSource(t *testing.T) {
 		t.Errorf("dump: %d %.300s", status, dump)
 	}
 	// One style for durations: Go duration strings, as uptime.
-	_, dump = e.get("/v4/default/admin/dump?options=info,cache", nil)
+	_, dump = e.get("/v4/default/admin/dump?options=info,exporter", nil)
 	if !regexp.MustCompile(`"syncDuration":"[0-9.]+(ns|µs|ms|s)"`).MatchString(dump) ||
 		!regexp.MustCompile(`"uptime":"[0-9hms.]+"`).MatchString(dump) {
 		t.Errorf("dump durations are not duration strings: %.600s", dump)
