@@ -108,6 +108,23 @@ const custom = `{
   alertmanagerQueuePredictRange: '1h',
   alertmanagerQueuePredictHorizon: 7200,
   alertmanagerQueueFor: '19m',
+  serviceNoInstancesUpLookback: '2h',
+  serviceNoInstancesUpFor: '6m',
+  serviceInstancesDropWindow: '15m',
+  serviceInstancesDropRatio: 0.6,
+  serviceInstancesDropMinBaseline: 5,
+  serviceInstancesDropFor: '3m',
+  instanceChurnWindow: '20m',
+  instanceChurnBaseline: '7d',
+  instanceChurnFactor: 4,
+  instanceChurnMinPerMinute: 2,
+  instanceChurnFor: '25m',
+  serviceCenterReplicasLookback: '3h',
+  serviceCenterReplicasDownFor: '8m',
+  quotaUsageRatio: 0.85,
+  quotaFor: '21m',
+  serviceSeriesDroppedFor: '22m',
+  availabilitySlowInterval: '10m',
   runbookURLPattern: 'https://wiki.example.com/runbooks#%s',
   dashboardUIDPrefix: 'team-a-',
   dashboardTags: ['team-a', 'servicecomb'],
@@ -208,6 +225,14 @@ func TestNonDefaultConfig(t *testing.T) {
 		{"ServiceCombRegistryInstancesDown", "17m", []string{"> 0.35"}},
 		{"ServiceCombAlertmanagerNotificationErrors", "18m", []string{"> 0.05"}},
 		{"ServiceCombAlertmanagerNotificationQueueFilling", "19m", []string{"[1h], 7200)"}},
+		{"ServiceCombServiceNoInstancesUp", "6m", []string{"[2h]"}},
+		{"ServiceCombServiceInstancesDropping", "3m", []string{"[15m]", "> 0.6", ">= 5"}},
+		{"servicecomb:registry_instance_deregistrations:rate", "", []string{"[20m]"}},
+		{"servicecomb:registry_instance_deregistrations:rate_baseline", "", []string{"[7d:20m]"}},
+		{"ServiceCombInstanceChurnHigh", "25m", []string{"> 4 *", ">= 2"}},
+		{"ServiceCombServiceCenterReplicasDown", "8m", []string{"[3h]"}},
+		{"ServiceCombQuotaNearlyExhausted", "21m", []string{"> 0.85"}},
+		{"ServiceCombServiceSeriesDropped", "22m", nil},
 	} {
 		r, ok := rules[c.rule]
 		if !ok {
@@ -223,6 +248,10 @@ func TestNonDefaultConfig(t *testing.T) {
 			}
 		}
 	}
+	// The slow availability group's evaluation interval.
+	if !bytes.Contains(rulesYAML, []byte("interval: 10m")) || bytes.Contains(defaults[RulesFile], []byte("interval: 10m")) {
+		t.Errorf("the availability group does not run at the configured availabilitySlowInterval")
+	}
 	for name, r := range rules {
 		if r.Alert == "" {
 			continue
@@ -234,7 +263,7 @@ func TestNonDefaultConfig(t *testing.T) {
 
 	// Dashboards: uid prefix, tags, refresh, period, timezone and the job
 	// variable's selector.
-	for _, name := range []string{"servicecomb-registry.json", "servicecomb-exporter.json"} {
+	for _, name := range []string{"servicecomb-registry.json", "servicecomb-exporter.json", "servicecomb-services.json"} {
 		d := decodeDashboard(t, name, files["dashboards/"+name])
 		if uid := deref(d.Uid); !strings.HasPrefix(uid, "team-a-") {
 			t.Errorf("%s: uid %q lacks the configured prefix", name, uid)
