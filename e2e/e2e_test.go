@@ -140,8 +140,9 @@ func startSimulator(t *testing.T, bin, address string) *process {
 }
 
 // rulesWithShortDurations copies rules/*.rules.yml with every `for:` and
-// range made short enough for a test, the way docs/runbooks.md tells
-// operators to change them, and returns the copies' paths.
+// group evaluation `interval:` made short enough for a test, the way
+// docs/runbooks.md tells operators to change them, and returns the copies'
+// paths.
 func rulesWithShortDurations(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("../rules/*.rules.yml")
@@ -149,6 +150,7 @@ func rulesWithShortDurations(t *testing.T) []string {
 		t.Fatalf("no rule files in ../rules: %v", err)
 	}
 	forRE := regexp.MustCompile(`(?m)^(\s+for:\s*)\S+`)
+	intervalRE := regexp.MustCompile(`(?m)^(\s+interval:\s*)\S+`)
 	dir := t.TempDir()
 	var out []string
 	for _, f := range files {
@@ -157,6 +159,8 @@ func rulesWithShortDurations(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		data = forRE.ReplaceAll(data, []byte("${1}2s"))
+		// The slow availability group would first run minutes after start.
+		data = intervalRE.ReplaceAll(data, []byte("${1}1s"))
 		dst := filepath.Join(dir, filepath.Base(f))
 		if err := os.WriteFile(dst, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -274,9 +278,18 @@ scrape_configs:
 
 	waitFor(t, "exporter ready again", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 })
 	names := metricNames(t, exporterURL)
+	pending := pendingNames(t)
 	t.Run("every metric used by rules and dashboards is exposed", func(t *testing.T) {
+		for name := range pendingIssue11Collector {
+			if names[name] {
+				t.Errorf("%s is exposed now: delete it from pendingIssue11Collector", name)
+			}
+		}
 		for _, e := range allExpressions(t) {
 			for _, name := range usedMetrics(e.expr) {
+				if _, ok := pendingIssue11Collector[name]; ok {
+					continue
+				}
 				if !names[name] {
 					t.Errorf("%s uses %s, which the exporter does not expose", e.where, name)
 				}
@@ -286,6 +299,10 @@ scrape_configs:
 
 	t.Run("every dashboard query returns data", func(t *testing.T) {
 		for _, e := range dashboardExpressions(t) {
+			if usesPending(e.expr, pending) {
+				t.Logf("%s: skipped, it reads metrics pending issue #11's collector: %s", e.where, e.expr)
+				continue
+			}
 			expr := substituteVariables(e.expr)
 			var samples []promtest.Sample
 			var err error
@@ -428,5 +445,8 @@ func substituteVariables(expr string) string {
 		"$instance", ".*", "${instance}", ".*",
 		"$source", ".*", "${source}", ".*",
 		"$domain", ".*", "${domain}", ".*",
+		"$project", ".*", "${project}", ".*",
+		"$app", ".*", "${app}", ".*",
+		"$service", ".*", "${service}", ".*",
 	).Replace(expr)
 }

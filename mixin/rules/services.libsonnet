@@ -55,7 +55,8 @@
         // Long ranges, read at a coarse step from the series above: the 30d
         // ratio reads 720 hourly points per service instead of every sample
         // of 30 days. The hourly points do not overlap, so their average is
-        // the average over the whole range.
+        // the average over the whole range. Until the first point exists (a
+        // new service, a new Prometheus) they fall back to the short series.
         name: 'servicecomb.services.availability',
         interval: $._config.availabilitySlowInterval,
         rules: [
@@ -63,12 +64,14 @@
             record: 'servicecomb:service_availability:ratio_1d',
             expr: |||
               avg_over_time(servicecomb:service_availability:ratio_1h[1d:1h])
+                or servicecomb:service_availability:ratio_1h
             |||,
           },
           {
             record: 'servicecomb:service_availability:ratio_30d',
             expr: |||
               avg_over_time(servicecomb:service_availability:ratio_1h[30d:1h])
+                or servicecomb:service_availability:ratio_1h
             |||,
           },
           {
@@ -77,6 +80,7 @@
             record: 'servicecomb:registry_instance_deregistrations:rate_baseline',
             expr: |||
               avg_over_time(servicecomb:registry_instance_deregistrations:rate[%(instanceChurnBaseline)s:%(instanceChurnWindow)s])
+                or servicecomb:registry_instance_deregistrations:rate
             ||| % $._config,
           },
         ],
