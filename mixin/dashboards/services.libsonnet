@@ -74,7 +74,7 @@ local g = import '../lib/grafana.libsonnet';
         fieldConfig+: { defaults+: { thresholds: g.steps([['green'], ['orange', 1]]) } },
       },
 
-      g.table('Services with no UP instance', 'Selected microservices with no instance in status UP now, with the share of the last hour and day in which they had one.')
+      g.table('Which services have no UP instance', 'Selected microservices with no instance in status UP now, with the share of the last hour and day in which they had one.')
       + g.pos(0, 5, 24, 8)
       + g.targets([
         g.tableQuery('max without (instance, status) (servicecomb_service_instances{%s, status="UP"}) == 0' % svc),
