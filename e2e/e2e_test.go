@@ -125,10 +125,16 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// outageService is the service whose instances the simulator takes away
+// for 20 seconds every 80 seconds, from 30 seconds after it starts.
+var outageService = map[string]string{"domain": "default", "project": "default", "service": "order-svc"}
+
 func startSimulator(t *testing.T, bin, address string) *process {
 	t.Helper()
 	p := start(t, bin, "--embedded", "--embedded.listen-address", address, "--domains", "3", "--projects", "2",
-		"--services", "4", "--instances", "3", "--churn.rate", "5", "--lease-ttl", "10s", "--log.level", "warn")
+		"--services", "4", "--instances", "3", "--churn.rate", "5", "--lease-ttl", "10s", "--log.level", "warn",
+		"--service-outage.service", outageService["domain"]+"/"+outageService["project"]+"/"+outageService["service"],
+		"--service-outage.after", "30s", "--service-outage.duration", "20s", "--service-outage.every", "80s")
 	waitFor(t, "simulator's etcd", 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", address)
 		if err == nil {
@@ -140,8 +146,9 @@ func startSimulator(t *testing.T, bin, address string) *process {
 }
 
 // rulesWithShortDurations copies rules/*.rules.yml with every `for:` and
-// range made short enough for a test, the way docs/runbooks.md tells
-// operators to change them, and returns the copies' paths.
+// group evaluation `interval:` made short enough for a test, the way
+// docs/runbooks.md tells operators to change them, and returns the copies'
+// paths.
 func rulesWithShortDurations(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("../rules/*.rules.yml")
@@ -149,6 +156,7 @@ func rulesWithShortDurations(t *testing.T) []string {
 		t.Fatalf("no rule files in ../rules: %v", err)
 	}
 	forRE := regexp.MustCompile(`(?m)^(\s+for:\s*)\S+`)
+	intervalRE := regexp.MustCompile(`(?m)^(\s+interval:\s*)\S+`)
 	dir := t.TempDir()
 	var out []string
 	for _, f := range files {
@@ -157,6 +165,8 @@ func rulesWithShortDurations(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		data = forRE.ReplaceAll(data, []byte("${1}2s"))
+		// The slow availability group would first run minutes after start.
+		data = intervalRE.ReplaceAll(data, []byte("${1}1s"))
 		dst := filepath.Join(dir, filepath.Base(f))
 		if err := os.WriteFile(dst, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -274,9 +284,18 @@ scrape_configs:
 
 	waitFor(t, "exporter ready again", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 })
 	names := metricNames(t, exporterURL)
+	pending := pendingNames(t)
 	t.Run("every metric used by rules and dashboards is exposed", func(t *testing.T) {
+		for name := range pendingIssue11Collector {
+			if names[name] {
+				t.Errorf("%s is exposed now: delete it from pendingIssue11Collector", name)
+			}
+		}
 		for _, e := range allExpressions(t) {
 			for _, name := range usedMetrics(e.expr) {
+				if _, ok := pendingIssue11Collector[name]; ok {
+					continue
+				}
 				if !names[name] {
 					t.Errorf("%s uses %s, which the exporter does not expose", e.where, name)
 				}
@@ -286,6 +305,10 @@ scrape_configs:
 
 	t.Run("every dashboard query returns data", func(t *testing.T) {
 		for _, e := range dashboardExpressions(t) {
+			if usesPending(e.expr, pending) {
+				t.Logf("%s: skipped, it reads metrics pending issue #11's collector: %s", e.where, e.expr)
+				continue
+			}
 			expr := substituteVariables(e.expr)
 			var samples []promtest.Sample
 			var err error
@@ -316,6 +339,40 @@ scrape_configs:
 		}
 	})
 
+	// The simulator's scripted service outages (startSimulator) take every
+	// instance of outageService away and bring them back.
+	t.Run("service outage fires ServiceCombServiceNoInstancesUp and resolves", func(t *testing.T) {
+		if len(pendingIssue11Collector) > 0 {
+			t.Skip("the exporter does not expose servicecomb_service_instances yet: see pendingIssue11Collector")
+		}
+		const alert = "ServiceCombServiceNoInstancesUp"
+		firing := func() bool { return alertFiring(prom, alert, outageService) }
+		waitFor(t, alert+" firing for "+outageService["service"]+" during its outage", 150*time.Second, firing)
+		waitFor(t, alert+" resolved once "+outageService["service"]+" is back", 90*time.Second, func() bool { return !firing() })
+	})
+
+}
+
+// alertFiring reports whether Prometheus has alert name firing with every
+// label of labels.
+func alertFiring(prom *promtest.Prometheus, name string, labels map[string]string) bool {
+	alerts, err := prom.Alerts()
+	if err != nil {
+		return false
+	}
+	for _, a := range alerts {
+		if a.Labels["alertname"] != name || a.State != "firing" {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			match = match && a.Labels[k] == v
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 // expression is one PromQL expression of a rule or a dashboard.
@@ -428,5 +485,8 @@ func substituteVariables(expr string) string {
 		"$instance", ".*", "${instance}", ".*",
 		"$source", ".*", "${source}", ".*",
 		"$domain", ".*", "${domain}", ".*",
+		"$project", ".*", "${project}", ".*",
+		"$app", ".*", "${app}", ".*",
+		"$service", ".*", "${service}", ".*",
 	).Replace(expr)
 }

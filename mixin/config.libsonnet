@@ -42,11 +42,48 @@
     alertmanagerQueuePredictHorizon: 3600,
     alertmanagerQueueFor: '15m',
 
+    // Per-service health (issue #11). The metrics these read are named in
+    // docs/service-metrics.md.
+    // ServiceCombServiceNoInstancesUp: a service that had an UP instance
+    // within serviceNoInstancesUpLookback has none for serviceNoInstancesUpFor
+    // (it keeps firing past the lookback until an instance is UP again or the
+    // service is deleted).
+    serviceNoInstancesUpLookback: '1h',
+    serviceNoInstancesUpFor: '5m',
+    // ServiceCombServiceInstancesDropping: a service's UP instances fell by
+    // more than serviceInstancesDropRatio from their peak within
+    // serviceInstancesDropWindow, for services whose peak was at least
+    // serviceInstancesDropMinBaseline.
+    serviceInstancesDropWindow: '10m',
+    serviceInstancesDropRatio: 0.5,
+    serviceInstancesDropMinBaseline: 4,
+    serviceInstancesDropFor: '2m',
+    // ServiceCombInstanceChurnHigh: deregistrations per second of a domain and
+    // project over instanceChurnWindow run above instanceChurnFactor times
+    // their average over instanceChurnBaseline, and above
+    // instanceChurnMinPerMinute (so that a quiet project does not page on its
+    // first few deregistrations).
+    instanceChurnWindow: '10m',
+    instanceChurnBaseline: '1d',
+    instanceChurnFactor: 3,
+    instanceChurnMinPerMinute: 1,
+    instanceChurnFor: '15m',
+    // ServiceCombServiceCenterReplicasDown: fewer UP Service Center replicas
+    // than at any time within serviceCenterReplicasLookback.
+    serviceCenterReplicasLookback: '1h',
+    serviceCenterReplicasDownFor: '5m',
+    quotaUsageRatio: 0.9,  // ServiceCombQuotaNearlyExhausted (fires above)
+    quotaFor: '15m',
+    serviceSeriesDroppedFor: '5m',  // ServiceCombServiceSeriesDropped
+    // The per-service availability rules over 1d and 30d run in their own
+    // group at this interval: they change slowly and read much.
+    availabilitySlowInterval: '5m',
+
     // Each alert links to its section: the alert name in lower case fills %s.
     runbookURLPattern: 'https://github.com/servicecomb/servicecomb_exporter/blob/main/docs/runbooks.md#%s',
 
     // Dashboards.
-    dashboardUIDPrefix: 'servicecomb-',  // uid = prefix + 'registry' / 'exporter'
+    dashboardUIDPrefix: 'servicecomb-',  // uid = prefix + 'registry' / 'exporter' / 'services'
     dashboardTags: ['servicecomb', 'prometheus'],  // also link the dashboards to each other
     dashboardRefresh: '30s',
     dashboardPeriod: 'now-6h',

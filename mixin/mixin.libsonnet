@@ -8,11 +8,14 @@ local parts =
   (import 'config.libsonnet') +
   (import 'rules/registry.libsonnet') +
   (import 'rules/alertmanager.libsonnet') +
+  (import 'rules/services.libsonnet') +
   (import 'alerts/exporter.libsonnet') +
   (import 'alerts/alarms.libsonnet') +
   (import 'alerts/registry.libsonnet') +
   (import 'alerts/alertmanager.libsonnet') +
+  (import 'alerts/services.libsonnet') +
   (import 'dashboards/registry.libsonnet') +
-  (import 'dashboards/exporter.libsonnet');
+  (import 'dashboards/exporter.libsonnet') +
+  (import 'dashboards/services.libsonnet');
 
 parts + (import 'lib/runbooks.libsonnet')

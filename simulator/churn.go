@@ -42,6 +42,9 @@ type Event struct {
 	// Removed is the number of instances deleted (ExpireInstance,
 	// DeregisterService).
 	Removed int
+	// Changed is the number of instances taken away or brought back
+	// (ServiceDown, ServiceBack).
+	Changed int
 	// Vanished reports that the target was already gone from etcd (its
 	// lease expired under the simulator): the view was corrected and
 	// nothing was written.

@@ -78,6 +78,8 @@ type Config struct {
 	// Writers is the number of concurrent transactions when loading
 	// (0: DefaultWriters).
 	Writers int
+	// ServiceOutage scripts outages of one service under Run (zero: none).
+	ServiceOutage ServiceOutage
 }
 
 // FrameworkShare is one framework of the mix and its relative weight.
@@ -153,7 +155,7 @@ func (c Config) Validate() error {
 	if c.Writers < 0 || c.Writers > MaxWriters {
 		return fmt.Errorf("writers %d: must be between 1 and %d (0: default)", c.Writers, MaxWriters)
 	}
-	return nil
+	return c.ServiceOutage.validate(c)
 }
 
 func validateFrameworks(shares []FrameworkShare) error {

@@ -47,6 +47,12 @@ func (s *Simulator) Load(ctx context.Context) (Stats, error) {
 	instances := append(append([]*instance(nil), v.global.instances...), v.instances...)
 	s.mu.Lock()
 	s.view = v
+	if s.cfg.ServiceOutage.Enabled() {
+		if err := s.pinOutageService(v); err != nil {
+			s.mu.Unlock()
+			return Stats{}, err
+		}
+	}
 	s.mu.Unlock()
 
 	if err := s.writeMeta(ctx, v, services); err != nil {

@@ -6,7 +6,8 @@
 // Load writes an initial registry and returns its counts. Run loads, keeps
 // the instance leases alive and churns until its context is done. A
 // Simulator gives finer control: single churn steps, pause and resume (for
-// scripted backend outages), and the current counts.
+// scripted backend outages), scripted outages of one service, and the
+// current counts.
 package simulator
 
 import (
@@ -51,6 +52,11 @@ type Simulator struct {
 	// targetServices and targetInstances are the sizes churn steers back
 	// to: those of the initial registry.
 	targetServices, targetInstances int
+	// outageStarted: TakeServiceDown began an outage that BringServiceBack
+	// has not ended; outageCount is the number of instances the service had
+	// when it began.
+	outageStarted bool
+	outageCount   int
 }
 
 // New returns a simulator of cfg writing through c. logger may be nil.
@@ -126,6 +132,13 @@ func (s *Simulator) Run(ctx context.Context) error {
 	level.Info(s.logger).Log("msg", "registry loaded", "domains", st.Domains, "projects", st.Projects,
 		"services", st.Services, "instances", st.Instances, "leases", st.Leases, "keys", st.Keys,
 		"duration", time.Since(start).Round(time.Millisecond))
+	if s.cfg.ServiceOutage.Enabled() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runServiceOutages(ctx, start)
+		}()
+	}
 	if s.cfg.ChurnRate == 0 {
 		<-ctx.Done()
 		return nil

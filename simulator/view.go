@@ -26,6 +26,9 @@ type view struct {
 	services  []*service
 	instances []*instance
 	global    *service
+	// pinned is the service of a scripted outage (Config.ServiceOutage):
+	// like global, churn does not touch it or its instances.
+	pinned *service
 	// leases are the granted leases that still have instances.
 	leases map[clientv3.LeaseID]*lease
 	// open is the shared lease new instances attach to while it has room
@@ -52,7 +55,9 @@ type service struct {
 	// nextHost numbers the service's instances, for host names.
 	nextHost int
 	global   bool
-	pos      int // index in view.services
+	// out: taken down by a scripted outage (pinned services only).
+	out bool
+	pos int // index in view.services (-1: global or pinned)
 }
 
 type instance struct {
@@ -63,8 +68,8 @@ type instance struct {
 	serial            uint64
 	host              int
 	created, modified int64
-	pos               int // index in view.instances (-1: global)
-	svcPos, leasePos  int
+	pos               int // index in view.instances (-1: global, pinned or forgotten)
+	svcPos, leasePos  int // -1 (svcPos): forgotten
 }
 
 type lease struct {
@@ -175,7 +180,7 @@ func (v *view) addInstance(i *instance) {
 	s.instances = append(s.instances, i)
 	i.leasePos = len(i.lease.members)
 	i.lease.members = append(i.lease.members, i)
-	if !s.global {
+	if !s.global && s != v.pinned {
 		i.pos = len(v.instances)
 		v.instances = append(v.instances, i)
 	}
@@ -189,6 +194,7 @@ func (v *view) removeInstance(i *instance) *lease {
 	s.instances[i.svcPos] = last
 	last.svcPos = i.svcPos
 	s.instances = s.instances[:len(s.instances)-1]
+	i.svcPos = -1
 
 	l := i.lease
 	lastm := l.members[len(l.members)-1]
@@ -208,6 +214,24 @@ func (v *view) removeInstance(i *instance) *lease {
 	}
 	v.dropLease(l)
 	return l
+}
+
+// pin takes s and its instances out of churn's reach (out of services and
+// instances), keeping them in the registry.
+func (v *view) pin(s *service) {
+	last := v.services[len(v.services)-1]
+	v.services[s.pos] = last
+	last.pos = s.pos
+	v.services = v.services[:len(v.services)-1]
+	s.pos = -1
+	for _, i := range s.instances {
+		lasti := v.instances[len(v.instances)-1]
+		v.instances[i.pos] = lasti
+		lasti.pos = i.pos
+		v.instances = v.instances[:len(v.instances)-1]
+		i.pos = -1
+	}
+	v.pinned = s
 }
 
 // dropLease forgets l: it is no longer kept alive or attached to.
@@ -350,6 +374,9 @@ func (v *view) stats() Stats {
 	}
 	if v.global != nil {
 		count(v.global)
+	}
+	if v.pinned != nil {
+		count(v.pinned)
 	}
 	for _, s := range v.services {
 		count(s)

@@ -2,7 +2,9 @@
 // registry into etcd, in Service Center's own key layout, and keeps it
 // changing: instances register, change status and expire, services come
 // and go. With --embedded it runs its own etcd, which --outage.* can stop
-// and restart to test how the exporter rides out a backend outage.
+// and restart to test how the exporter rides out a backend outage;
+// --service-outage.* takes one service's instances away and brings them
+// back, to test per-service alerts.
 package main
 
 import (
@@ -43,6 +45,8 @@ type flags struct {
 	embeddedAddress string
 	embeddedDir     string
 	outage          outage
+	outageService   string // domain/project/name of --service-outage.service
+	outageMode      string
 	cfg             simulator.Config
 	logLevel        string
 	logFormat       string
@@ -90,6 +94,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 		Default("0s").DurationVar(&f.outage.duration)
 	app.Flag("outage.every", "With --embedded: start an outage again this long after the previous one started (0: once).").
 		Default("0s").DurationVar(&f.outage.every)
+	app.Flag("service-outage.service", "Service whose instances --service-outage.* take away, as domain/project/name (names: order-svc, payment-svc, user-svc... in load order).").
+		Default("default/default/order-svc").StringVar(&f.outageService)
+	app.Flag("service-outage.mode", "How: expire (a crash: leases expire, the instances disappear and come back as new ones) or down (they stay registered, DOWN, and turn UP again).").
+		Default(string(simulator.OutageExpire)).EnumVar(&f.outageMode, string(simulator.OutageExpire), string(simulator.OutageDown))
+	app.Flag("service-outage.after", "Take the service's instances away this long after start (0: never); churn never touches that service.").
+		Default("0s").DurationVar(&f.cfg.ServiceOutage.After)
+	app.Flag("service-outage.duration", "How long the service's instances stay away.").
+		Default("0s").DurationVar(&f.cfg.ServiceOutage.Duration)
+	app.Flag("service-outage.every", "Start a service outage again this long after the previous one started (0: once).").
+		Default("0s").DurationVar(&f.cfg.ServiceOutage.Every)
 	app.Flag("log.level", "Only log messages with the given severity or above: [debug info warn error].").
 		Default("info").StringVar(&f.logLevel)
 	app.Flag("log.format", "Output format of log messages: [logfmt json].").
@@ -105,23 +119,32 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 
 // validate checks what kingpin cannot: combinations and ranges.
 func (f *flags) validate() error {
+	parts := strings.Split(f.outageService, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return fmt.Errorf("--service-outage.service %q: want domain/project/name", f.outageService)
+	}
+	o := &f.cfg.ServiceOutage
+	o.Domain, o.Project, o.Service, o.Mode = parts[0], parts[1], parts[2], simulator.OutageMode(f.outageMode)
 	if err := f.cfg.Validate(); err != nil {
+		if strings.HasPrefix(err.Error(), "service outage:") {
+			return fmt.Errorf("--service-outage.*: %w", err)
+		}
 		return err
 	}
-	o := f.outage
-	if o.after < 0 || o.duration < 0 || o.every < 0 {
+	e := f.outage
+	if e.after < 0 || e.duration < 0 || e.every < 0 {
 		return errors.New("--outage.*: durations must not be negative")
 	}
-	if !f.embedded && (o.after > 0 || o.duration > 0 || o.every > 0) {
+	if !f.embedded && (e.after > 0 || e.duration > 0 || e.every > 0) {
 		return errors.New("--outage.* needs --embedded: only an embedded etcd can be stopped")
 	}
-	if o.after > 0 && o.duration == 0 {
+	if e.after > 0 && e.duration == 0 {
 		return errors.New("--outage.after needs --outage.duration")
 	}
-	if (o.duration > 0 || o.every > 0) && o.after == 0 {
+	if (e.duration > 0 || e.every > 0) && e.after == 0 {
 		return errors.New("--outage.duration and --outage.every need --outage.after")
 	}
-	if o.every > 0 && o.every <= o.duration {
+	if e.every > 0 && e.every <= e.duration {
 		return errors.New("--outage.every must be longer than --outage.duration")
 	}
 	if !f.embedded && len(f.endpoints) == 0 {

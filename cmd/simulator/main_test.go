@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
+	"github.com/servicecomb/servicecomb_exporter/simulator"
 )
 
 type syncBuffer struct {
@@ -61,6 +62,13 @@ func TestFlags(t *testing.T) {
 		{[]string{"--prefix=cse"}, "prefix"},
 		{[]string{"--lease-ttl=10ms"}, "TTL"},
 		{[]string{"--no-such-flag"}, "unknown"},
+		{[]string{"--service-outage.after=1m", "--service-outage.duration=2m"}, ""},
+		{[]string{"--service-outage.service=tenant-1/proj-1/payment-svc", "--service-outage.mode=down", "--service-outage.after=1m", "--service-outage.duration=2m", "--service-outage.every=10m"}, ""},
+		{[]string{"--service-outage.service=order-svc", "--service-outage.after=1m", "--service-outage.duration=2m"}, "domain/project/name"},
+		{[]string{"--service-outage.service=default/default/nope-svc", "--service-outage.after=1m", "--service-outage.duration=2m"}, "--service-outage.*: service outage: no service"},
+		{[]string{"--service-outage.after=1m"}, "--service-outage.*: service outage: after needs a duration"},
+		{[]string{"--service-outage.mode=delete"}, "delete"},
+		{[]string{"--service-outage.after=1m", "--service-outage.duration=2m", "--service-outage.every=1m"}, "longer than"},
 	} {
 		f, err := parseFlags(tc.args, io.Discard, io.Discard)
 		switch {
@@ -68,6 +76,16 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: %v, want an error about %q", tc.args, err, tc.want)
+		}
+		if len(tc.args) == 5 && tc.want == "" {
+			want := simulator.ServiceOutage{Domain: "tenant-1", Project: "proj-1", Service: "payment-svc", Mode: simulator.OutageDown,
+				After: time.Minute, Duration: 2 * time.Minute, Every: 10 * time.Minute}
+			if f == nil || f.cfg.ServiceOutage != want {
+				t.Errorf("%v: service outage %+v, want %+v", tc.args, f.cfg.ServiceOutage, want)
+			}
+		}
+		if tc.args == nil && f != nil && f.cfg.ServiceOutage.Enabled() {
+			t.Errorf("defaults: a service outage is scripted: %+v", f.cfg.ServiceOutage)
 		}
 		if tc.args == nil && (f == nil || len(f.endpoints) != 1 || f.endpoints[0] != "http://127.0.0.1:2379" ||
 			f.embeddedAddress != "127.0.0.1:2379" || f.cfg.Prefix != "/cse-sr" || f.cfg.Domains != 3 ||
@@ -79,7 +97,7 @@ func TestFlags(t *testing.T) {
 	if code := run([]string{"--domains=-1"}, io.Discard, &out); code != 2 || !strings.Contains(out.String(), "domains") {
 		t.Errorf("bad flag: exit %d, %q", code, out.String())
 	}
-	if code := run([]string{"--help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "--outage.every") {
+	if code := run([]string{"--help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "--outage.every") || !strings.Contains(out.String(), "--service-outage.after") {
 		t.Errorf("--help: exit %d", code)
 	}
 }

@@ -108,6 +108,23 @@ const custom = `{
   alertmanagerQueuePredictRange: '1h',
   alertmanagerQueuePredictHorizon: 7200,
   alertmanagerQueueFor: '19m',
+  serviceNoInstancesUpLookback: '2h',
+  serviceNoInstancesUpFor: '6m',
+  serviceInstancesDropWindow: '15m',
+  serviceInstancesDropRatio: 0.6,
+  serviceInstancesDropMinBaseline: 5,
+  serviceInstancesDropFor: '3m',
+  instanceChurnWindow: '20m',
+  instanceChurnBaseline: '7d',
+  instanceChurnFactor: 4,
+  instanceChurnMinPerMinute: 2,
+  instanceChurnFor: '25m',
+  serviceCenterReplicasLookback: '3h',
+  serviceCenterReplicasDownFor: '8m',
+  quotaUsageRatio: 0.85,
+  quotaFor: '21m',
+  serviceSeriesDroppedFor: '22m',
+  availabilitySlowInterval: '10m',
   runbookURLPattern: 'https://wiki.example.com/runbooks#%s',
   dashboardUIDPrefix: 'team-a-',
   dashboardTags: ['team-a', 'servicecomb'],
@@ -194,20 +211,31 @@ func TestNonDefaultConfig(t *testing.T) {
 	for _, c := range []struct {
 		rule, for_ string
 		exprHas    []string
+		// exprLacks are default values that must not remain (a value used
+		// twice must change in both places).
+		exprLacks []string
 	}{
-		{"ServiceCombExporterDown", "7m", nil},
-		{"ServiceCombExporterAbsent", "8m", nil},
-		{"ServiceCombConfigReloadFailed", "11m", nil},
-		{"ServiceCombAlarmActive", "2m", []string{`"BackendConnectionRefuse|InternalError"`}},
-		{"ServiceCombRegistrySourceDown", "9m", nil},
-		{"ServiceCombRegistrySyncStale", "6m", []string{"> 1800"}},
-		{"ServiceCombRegistryNeverSynced", "20m", nil},
-		{"servicecomb:registry_instances:sum_by_source_domain_offset", "", []string{"offset 1h"}},
-		{"ServiceCombRegistryInstancesDrop", "4m", []string{"> 0.45", ">= 25"}},
-		{"ServiceCombRegistryNoUpInstances", "16m", nil},
-		{"ServiceCombRegistryInstancesDown", "17m", []string{"> 0.35"}},
-		{"ServiceCombAlertmanagerNotificationErrors", "18m", []string{"> 0.05"}},
-		{"ServiceCombAlertmanagerNotificationQueueFilling", "19m", []string{"[1h], 7200)"}},
+		{"ServiceCombExporterDown", "7m", nil, nil},
+		{"ServiceCombExporterAbsent", "8m", nil, nil},
+		{"ServiceCombConfigReloadFailed", "11m", nil, nil},
+		{"ServiceCombAlarmActive", "2m", []string{`"BackendConnectionRefuse|InternalError"`}, nil},
+		{"ServiceCombRegistrySourceDown", "9m", nil, nil},
+		{"ServiceCombRegistrySyncStale", "6m", []string{"> 1800"}, nil},
+		{"ServiceCombRegistryNeverSynced", "20m", nil, nil},
+		{"servicecomb:registry_instances:sum_by_source_domain_offset", "", []string{"offset 1h"}, nil},
+		{"ServiceCombRegistryInstancesDrop", "4m", []string{"> 0.45", ">= 25"}, nil},
+		{"ServiceCombRegistryNoUpInstances", "16m", nil, nil},
+		{"ServiceCombRegistryInstancesDown", "17m", []string{"> 0.35"}, nil},
+		{"ServiceCombAlertmanagerNotificationErrors", "18m", []string{"> 0.05"}, nil},
+		{"ServiceCombAlertmanagerNotificationQueueFilling", "19m", []string{"[1h], 7200)"}, nil},
+		{"ServiceCombServiceNoInstancesUp", "6m", []string{"[2h]"}, []string{"[1h]"}},
+		{"ServiceCombServiceInstancesDropping", "3m", []string{"[15m]", "> 0.6", ">= 5"}, []string{"[10m]", "> 0.5", ">= 4"}},
+		{"servicecomb:registry_instance_deregistrations:rate", "", []string{"[20m]"}, []string{"[10m]"}},
+		{"servicecomb:registry_instance_deregistrations:rate_baseline", "", []string{"[7d:20m]"}, []string{"[1d:10m]"}},
+		{"ServiceCombInstanceChurnHigh", "25m", []string{"> 4 *", ">= 2"}, []string{"> 3 *", ">= 1"}},
+		{"ServiceCombServiceCenterReplicasDown", "8m", []string{"[3h]"}, []string{"[1h]"}},
+		{"ServiceCombQuotaNearlyExhausted", "21m", []string{"> 0.85"}, []string{"> 0.9"}},
+		{"ServiceCombServiceSeriesDropped", "22m", nil, nil},
 	} {
 		r, ok := rules[c.rule]
 		if !ok {
@@ -222,6 +250,15 @@ func TestNonDefaultConfig(t *testing.T) {
 				t.Errorf("%s: expression does not carry the configured %q:\n%s", c.rule, s, r.Expr)
 			}
 		}
+		for _, s := range c.exprLacks {
+			if strings.Contains(r.Expr, s) || !strings.Contains(defaultRules[c.rule].Expr, s) {
+				t.Errorf("%s: expression keeps the default %q:\n%s", c.rule, s, r.Expr)
+			}
+		}
+	}
+	// The slow availability group's evaluation interval.
+	if !bytes.Contains(rulesYAML, []byte("interval: 10m")) || bytes.Contains(defaults[RulesFile], []byte("interval: 10m")) {
+		t.Errorf("the availability group does not run at the configured availabilitySlowInterval")
 	}
 	for name, r := range rules {
 		if r.Alert == "" {
@@ -234,7 +271,7 @@ func TestNonDefaultConfig(t *testing.T) {
 
 	// Dashboards: uid prefix, tags, refresh, period, timezone and the job
 	// variable's selector.
-	for _, name := range []string{"servicecomb-registry.json", "servicecomb-exporter.json"} {
+	for _, name := range []string{"servicecomb-registry.json", "servicecomb-exporter.json", "servicecomb-services.json"} {
 		d := decodeDashboard(t, name, files["dashboards/"+name])
 		if uid := deref(d.Uid); !strings.HasPrefix(uid, "team-a-") {
 			t.Errorf("%s: uid %q lacks the configured prefix", name, uid)
