@@ -786,6 +786,53 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 
+		// Issue 12: a duplicate Alertmanager is a configuration error with
+		// its line, reported with the others; ports are checked; a tab is
+		// reported on its own line.
+		{
+			name: "duplicate alertmanager url among other errors",
+			input: doc(
+				"alerting:",
+				"  queue_capacity: 0",
+				"  alertmanagers:",
+				"    - url: http://127.0.0.1:9093",
+				"    - url: http://127.0.0.1:9093",
+			),
+			want: []string{
+				"config.yml:2: alerting.queue_capacity: must be greater than 0, got 0",
+				"config.yml:5: alerting.alertmanagers[1].url: http://127.0.0.1:9093 is listed twice (first at alerting.alertmanagers[0])",
+			},
+		},
+		{
+			name: "port out of range",
+			input: doc(
+				"global:",
+				"  external_url: http://x:0/",
+				"sources:",
+				"  - name: a",
+				"    etcd:",
+				"      endpoints: [http://127.0.0.1:99999]",
+				"alerting:",
+				"  alertmanagers:",
+				"    - url: http://127.0.0.1:65536",
+			),
+			want: []string{
+				`config.yml:2: global.external_url: URL "http://x:0/" has port 0, not one of 1-65535`,
+				`config.yml:6: sources[0].etcd.endpoints[0]: invalid endpoint "http://127.0.0.1:99999": URL "http://127.0.0.1:99999" has port 99999, not one of 1-65535`,
+				`config.yml:9: alerting.alertmanagers[0].url: URL "http://127.0.0.1:65536" has port 65536, not one of 1-65535`,
+			},
+		},
+		{
+			name:  "tab indenting line 3",
+			input: doc("a: 1", "b: 2", "\tc: 3"),
+			want:  []string{"config.yml:3: invalid YAML: found a tab character that violates indentation"},
+		},
+		{
+			name:  "tab indenting line 4 below a key",
+			input: doc("alerting:", "  resend_interval: 1m", "", "\t  queue_capacity: 3"),
+			want:  []string{"config.yml:4: invalid YAML: found a tab character that violates indentation"},
+		},
+
 		// Several problems at once are all reported, in file order.
 		{
 			name: "all errors are reported in line order",

@@ -83,6 +83,9 @@ func syntaxError(err error, data []byte) *Error {
 				if isParserProblem(problem) {
 					n++
 				}
+				if problem == tabProblem {
+					n = tabLine(data, n)
+				}
 				return &Error{Line: n, Msg: "invalid YAML: " + problem}
 			}
 		}
@@ -96,6 +99,26 @@ func syntaxError(err error, data []byte) *Error {
 	// "line N: " when the problem is on the first line: yaml.v3 tests its
 	// zero-based line number against 0.
 	return &Error{Line: 1, Msg: "invalid YAML: " + msg}
+}
+
+// tabProblem is the scanner's complaint about a tab in indentation. yaml.v3
+// reports it at the start of the plain scalar being scanned, which is the
+// line before the tab when the tab continues that scalar's line.
+const tabProblem = "found a tab character that violates indentation"
+
+// tabLine returns the first line at or after from whose indentation holds
+// a tab, or from when there is none.
+func tabLine(data []byte, from int) int {
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if i+1 < from {
+			continue
+		}
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return i + 1
+		}
+	}
+	return from
 }
 
 // isParserProblem reports whether problem comes from yaml.v3's parser (as

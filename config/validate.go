@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -130,8 +131,19 @@ func (ps *problems) alerting(a *AlertingConfig, p keyPath) {
 	}
 	ps.externalLabels(a.ExternalLabels, p.key("external_labels"))
 	ps.severity(a.Severity, p.key("severity"))
+	firstUse := map[string]int{} // redacted URL -> index of the first Alertmanager with it
 	for i := range a.Alertmanagers {
-		ps.alertmanager(&a.Alertmanagers[i], p.key("alertmanagers").index(i))
+		ap := p.key("alertmanagers").index(i)
+		ps.alertmanager(&a.Alertmanagers[i], ap)
+		if u := a.Alertmanagers[i].URL; u != nil && u.URL != nil {
+			// Alerts would be sent twice to the same Alertmanager.
+			url := u.Redacted()
+			if first, dup := firstUse[url]; dup {
+				ps.addf(ap.key("url"), "%s is listed twice (first at %s)", url, p.key("alertmanagers").index(first))
+			} else {
+				firstUse[url] = i
+			}
+		}
 	}
 }
 
@@ -245,6 +257,11 @@ func checkHTTPURL(u *url.URL) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("URL %q has no host", u.Redacted())
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("URL %q has port %s, not one of 1-65535", u.Redacted(), port)
+		}
 	}
 	return nil
 }
