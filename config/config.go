@@ -191,7 +191,28 @@ func Load(filename string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
+	return Parse(data, filename)
+}
+
+// Parse parses data read from filename, resolving relative file paths
+// against filename's directory as Load does. Callers that must look at the
+// bytes themselves (see IsBlank) read the file once and parse what they saw.
+func Parse(data []byte, filename string) (*Config, error) {
 	return load(data, filename, filepath.Dir(filename))
+}
+
+// IsBlank reports whether data holds no YAML document or an empty one:
+// whitespace, comments, "---" or "~" only. Such a file loads as the defaults, with no sources and no
+// Alertmanagers, which is also what a file caught half-written looks like.
+func IsBlank(data []byte) bool {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return true
+	}
+	doc, err := parseDocument(data)
+	if err != nil {
+		return false
+	}
+	return doc == nil || (len(doc.Content) == 1 && isNull(doc.Content[0]))
 }
 
 // LoadBytes parses configuration from data. filename is only used in error

@@ -915,3 +915,14 @@ func TestReadmeErrorExamplesAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestIsBlank(t *testing.T) {
+	for input, want := range map[string]bool{
+		"": true, " \n\t\n": true, "# only a comment\n": true, "---\n": true,
+		"sources: []\n": false, "global: {}\n": false, "a: [": false,
+	} {
+		if got := IsBlank([]byte(input)); got != want {
+			t.Errorf("IsBlank(%q) = %v, want %v", input, got, want)
+		}
+	}
+}

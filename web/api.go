@@ -44,6 +44,12 @@ func (a *api) reload(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "reload is not available", http.StatusNotFound)
 		return
 	}
+	if !a.EnableLifecycle {
+		// Anyone who can reach the port could otherwise make the exporter
+		// re-read a half-written file; SIGHUP always works.
+		http.Error(w, "Lifecycle API is not enabled (start with --web.enable-lifecycle).", http.StatusForbidden)
+		return
+	}
 	if err := a.Reload(); err != nil {
 		// As Prometheus does: the running configuration stays in force.
 		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)

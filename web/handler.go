@@ -44,6 +44,9 @@ type Options struct {
 	TelemetryPath string
 	// Reload re-reads the configuration (POST /-/reload).
 	Reload func() error
+	// EnableLifecycle opens POST /-/reload (--web.enable-lifecycle); off,
+	// it answers 403, as Prometheus does.
+	EnableLifecycle bool
 	// Ready reports whether the exporter is ready to serve (/-/ready).
 	Ready func() bool
 	// Config returns the running configuration as YAML with every secret
@@ -104,7 +107,7 @@ func NewHandler(o Options) (http.Handler, error) {
 
 	a := &api{Options: o, instanceID: newInstanceID(), serviceID: serviceID()}
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, o.Metrics)
+	mux.Handle(o.TelemetryPath, methods{http.MethodGet: o.Metrics.ServeHTTP})
 	mux.Handle("/-/healthy", methods{http.MethodGet: a.healthy})
 	mux.Handle("/-/ready", methods{http.MethodGet: a.ready})
 	mux.Handle("/-/reload", methods{http.MethodPost: a.reload})
@@ -120,7 +123,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("/v4/{project}/admin/clusters", a.adminOnly(methods{http.MethodGet: a.clusters}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
-			landing(w, r)
+			methods{http.MethodGet: landing}.ServeHTTP(w, r)
 			return
 		}
 		writeError(w, codeNotFound, "Not found", r.URL.Path)

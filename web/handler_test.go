@@ -54,6 +54,9 @@ func newFixture(t *testing.T) *fixture {
 		Health:  health,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Reload:  func() error { return f.reload },
+		// EnableLifecycle as with --web.enable-lifecycle; see
+		// TestLifecycleNeedsFlag for the default.
+		EnableLifecycle: true,
 		Ready:   func() bool { return f.ready },
 		Config: func() ([]byte, error) {
 			return []byte("global:\n  external_url: http://x/\nsources:\n  - name: main\n    etcd:\n      password: <secret>\n"), nil
@@ -111,6 +114,13 @@ func TestEndpoints(t *testing.T) {
 			method: "POST", target: "/-/reload", wantStatus: 500, contains: []string{"config.yml:3: global.x: unknown key"}},
 		{name: "reload needs POST", method: "GET", target: "/-/reload", wantStatus: 405,
 			wantBody: `{"errorCode":"405001","errorMessage":"Method not allowed","detail":"GET /-/reload"}`},
+		// Issue 12: read-only endpoints answer GET and HEAD only.
+		{name: "metrics HEAD", method: "HEAD", target: "/metrics", wantStatus: 200},
+		{name: "metrics TRACE", method: "TRACE", target: "/metrics", wantStatus: 405},
+		{name: "metrics POST", method: "POST", target: "/metrics", wantStatus: 405},
+		{name: "landing page DELETE", method: "DELETE", target: "/", wantStatus: 405},
+		{name: "healthy PUT", method: "PUT", target: "/-/healthy", wantStatus: 405},
+		{name: "dump OPTIONS", method: "OPTIONS", target: "/v4/default/admin/dump", wantStatus: 405},
 		{name: "health", method: "GET", target: "/health", wantStatus: 200, contains: []string{`"status":"UP"`}},
 		{name: "health of any project", method: "GET", target: "/v4/p1/registry/health", wantStatus: 200},
 		{name: "unhealthy", setup: raise(alarm.BackendConnectionRefuse, "etcd: connection refused"),
@@ -326,5 +336,24 @@ func TestDocsUseValidDumpOptions(t *testing.T) {
 				t.Errorf("%s:%d: the configuration in force is in options=config: %s", file, i+1, line)
 			}
 		}
+	}
+}
+
+// TestLifecycleNeedsFlag: without --web.enable-lifecycle, POST /-/reload is
+// refused (403, as Prometheus does) and never reloads.
+func TestLifecycleNeedsFlag(t *testing.T) {
+	f := newFixture(t)
+	reloads := 0
+	h, err := NewHandler(Options{
+		Alarms: f.center, Health: alarm.NewHealthChecker(f.center), Metrics: http.NotFoundHandler(),
+		Reload: func() error { reloads++; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/-/reload", nil))
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "--web.enable-lifecycle") || reloads != 0 {
+		t.Errorf("POST /-/reload without the flag: %d %q, %d reloads; want 403 naming the flag and none", rec.Code, rec.Body, reloads)
 	}
 }

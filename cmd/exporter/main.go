@@ -59,6 +59,8 @@ type flags struct {
 	listenAddresses []string
 	webConfigFile   string
 	telemetryPath   string
+	enableLifecycle bool
+	server          serverLimits
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
@@ -86,6 +88,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 		Default("").StringVar(&f.webConfigFile)
 	serve.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.telemetryPath)
+	serve.Flag("web.enable-lifecycle", "Enable POST /-/reload, as in Prometheus; SIGHUP reloads either way.").
+		Default("false").BoolVar(&f.enableLifecycle)
+	serve.Flag("web.read-timeout", "Maximum time to read a request, headers and body; slower clients are disconnected.").
+		Default(defaultReadTimeout.String()).DurationVar(&f.server.readTimeout)
+	serve.Flag("web.write-timeout", "Maximum time from the end of a request's headers to the end of its answer; longer than the slowest scrape.").
+		Default(defaultWriteTimeout.String()).DurationVar(&f.server.writeTimeout)
+	serve.Flag("web.idle-timeout", "How long a keep-alive connection may wait for its next request; longer than the scrape interval.").
+		Default(defaultIdleTimeout.String()).DurationVar(&f.server.idleTimeout)
+	serve.Flag("web.max-header-bytes", "Maximum size of a request's headers; larger requests get 431.").
+		Default(defaultMaxHeaderBytes).BytesVar(&f.server.maxHeaderBytes)
 	serve.Flag("log.level", "Only log messages with the given severity or above: "+fmt.Sprint(logging.Levels)).
 		Default("info").StringVar(&f.logLevel)
 	serve.Flag("log.format", "Output format of log messages: "+fmt.Sprint(logging.Formats)).
@@ -231,16 +243,17 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 			ErrorLog:          promhttpLogger{logger},
 			EnableOpenMetrics: true,
 		})),
-		TelemetryPath: f.telemetryPath,
-		Reload:        cfg.Reload,
-		Ready:         func() bool { return ready.Load() && sources.Ready() },
-		Config:        cfg.Redacted,
-		Registry:      sources.Dump,
-		StartTime:     startTime,
-		Endpoints:     selfEndpoints(listeners, usesTLS(f.webConfigFile)),
-		Sources:       sources,
-		Alertmanagers: alerts,
-		ReloadStatus:  cfg.Status,
+		TelemetryPath:   f.telemetryPath,
+		Reload:          cfg.Reload,
+		EnableLifecycle: f.enableLifecycle,
+		Ready:           func() bool { return ready.Load() && sources.Ready() },
+		Config:          cfg.Redacted,
+		Registry:        sources.Dump,
+		StartTime:       startTime,
+		Endpoints:       selfEndpoints(listeners, usesTLS(f.webConfigFile)),
+		Sources:         sources,
+		Alertmanagers:   alerts,
+		ReloadStatus:    cfg.Status,
 		Cache: func(name string) (web.CacheDumper, error) {
 			d, err := sources.CacheDumper(name)
 			if d == nil { // no typed nil in the interface
@@ -269,7 +282,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		g.Add(func() error { return alerts.Run(alertsCtx) }, func(error) { cancel() })
 	}
 	{
-		server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		server := f.server.newServer(handler)
 		webFlags := &toolkit.FlagConfig{WebListenAddresses: &f.listenAddresses, WebConfigFile: &f.webConfigFile}
 		g.Add(func() error {
 			err := toolkit.ServeMultiple(listeners, server, webFlags, logging.Slog(log.With(logger, "component", "web")))

@@ -150,7 +150,8 @@ func TestExporterWithoutConfigServesEveryEndpoint(t *testing.T) {
 		{"GET", "/metrics", 200, "servicecomb_exporter_build_info"},
 		{"GET", "/-/healthy", 200, "Healthy"},
 		{"GET", "/-/ready", 200, "Ready"},
-		{"POST", "/-/reload", 200, "reloaded"},
+		{"POST", "/-/reload", 403, "--web.enable-lifecycle"}, // off by default
+		{"TRACE", "/metrics", 405, "Method not allowed"},
 		{"GET", "/health", 200, `"status":"UP"`},
 		{"GET", "/v4/default/registry/health", 200, `"instances"`},
 		{"GET", "/version", 200, `"apiVersion":"4.0.0"`},
@@ -188,7 +189,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "config.yml")
 	writeFile(t, cfgFile, "global:\n  external_url: http://first.example:9729/\n")
-	e := startExporter(t, "--config.file", cfgFile)
+	e := startExporter(t, "--config.file", cfgFile, "--web.enable-lifecycle")
 
 	dumpHas := func(s string) bool {
 		_, body := e.get("/v4/default/admin/dump?options=config", nil)
@@ -494,5 +495,85 @@ func TestBadConfigAtStartupLoggedOnce(t *testing.T) {
 	}
 	if errorLines != 2 {
 		t.Errorf("%d error lines, want one per problem:\n%s", errorLines, out)
+	}
+}
+
+// TestReloadRefusesBlankFile: a reload that finds the file empty (or
+// whitespace only, as when caught half-written) keeps the running sources;
+// an empty file at start-up is a valid, deliberate configuration.
+func TestReloadRefusesBlankFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yml")
+	writeFile(t, cfgFile, "  \n\n")
+	e := startExporter(t, "--config.file", cfgFile, "--web.enable-lifecycle")
+	if status, body := e.request("POST", "/-/reload", nil); status != 200 {
+		t.Fatalf("reloading an empty file without sources: %d %s", status, body)
+	}
+	writeFile(t, cfgFile, "sources:\n  - name: main\n    etcd:\n      endpoints: [http://127.0.0.1:1]\n")
+	if status, body := e.request("POST", "/-/reload", nil); status != 200 {
+		t.Fatalf("reload with a source: %d %s", status, body)
+	}
+	for name, content := range map[string]string{"empty": "", "whitespace": " \n\t \n", "comments only": "# sources:\n"} {
+		writeFile(t, cfgFile, content)
+		status, body := e.request("POST", "/-/reload", nil)
+		if status != 500 || !strings.Contains(body, cfgFile) || !strings.Contains(body, "empty") {
+			t.Errorf("%s file on reload: %d %s; want 500 naming the file as empty", name, status, body)
+		}
+		if _, dump := e.get("/v4/default/admin/dump?options=config", nil); !strings.Contains(dump, `"name":"main"`) {
+			t.Errorf("%s file on reload removed the running source:\n%s", name, dump)
+		}
+	}
+	// Emptying on purpose takes a key.
+	writeFile(t, cfgFile, "sources: []\n")
+	if status, body := e.request("POST", "/-/reload", nil); status != 200 {
+		t.Errorf("reload with sources: []: %d %s", status, body)
+	}
+}
+
+// TestHeldConnectionsAreClosed: a request that announces a body and never
+// sends it, and a keep-alive connection left idle, are closed after the
+// read and idle timeouts; oversized headers are refused.
+func TestHeldConnectionsAreClosed(t *testing.T) {
+	e := startExporter(t, "--web.read-timeout=300ms", "--web.idle-timeout=300ms", "--web.max-header-bytes=4KiB")
+	addr := strings.TrimPrefix(e.baseURL, "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closedWithin reads (and drops) whatever the server sends until it
+	// closes the connection, failing if it is still open after d.
+	closedWithin := func(what string, c net.Conn, d time.Duration) string {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		got, err := io.ReadAll(c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: connection still open after %v", what, d)
+		}
+		return string(got)
+	}
+	const wait = 5 * time.Second
+
+	slowBody := dial()
+	fmt.Fprintf(slowBody, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	closedWithin("request body never sent", slowBody, wait)
+
+	slowHeaders := dial()
+	fmt.Fprintf(slowHeaders, "GET /metrics HTTP/1.1\r\nHost: x\r\n")
+	closedWithin("headers never finished", slowHeaders, wait)
+
+	idle := dial()
+	fmt.Fprintf(idle, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+	if answer := closedWithin("idle keep-alive connection", idle, wait); !strings.HasPrefix(answer, "HTTP/1.1 200") {
+		t.Errorf("idle keep-alive connection: answer %q", answer)
+	}
+
+	big := dial()
+	fmt.Fprintf(big, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 16<<10))
+	if answer := closedWithin("oversized headers", big, wait); !strings.HasPrefix(answer, "HTTP/1.1 431") {
+		t.Errorf("oversized headers: answer %.40q, want 431", answer)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,8 +122,14 @@ func (h *configHolder) Reload() error {
 func (h *configHolder) load() error {
 	cfg := config.Default()
 	if h.filename != "" {
-		var err error
-		if cfg, err = config.Load(h.filename); err != nil {
+		data, err := os.ReadFile(h.filename)
+		if err != nil {
+			return fmt.Errorf("reading config file: %w", err)
+		}
+		if err := refuseBlank(h.filename, data, h.Current()); err != nil {
+			return err
+		}
+		if cfg, err = config.Parse(data, h.filename); err != nil {
 			return err
 		}
 	}
@@ -147,4 +154,21 @@ func (h *configHolder) filenameOrDefaults() string {
 		return "(defaults)"
 	}
 	return h.filename
+}
+
+// refuseBlank refuses, on reload, a file without any YAML document while the
+// running configuration watches or alerts: such a file loads as "no sources,
+// no Alertmanagers", which is also what a file caught half-written by an
+// editor or a configuration management tool looks like. Emptying the
+// configuration on purpose takes a key (sources: []); at start-up (running
+// nil) an empty file stays valid.
+func refuseBlank(filename string, data []byte, running *config.Config) error {
+	if running == nil || !config.IsBlank(data) {
+		return nil
+	}
+	if n, m := len(running.Sources), len(running.Alerting.Alertmanagers); n > 0 || m > 0 {
+		return fmt.Errorf("%s: the file is empty (no YAML document) but the running configuration has %d sources and %d Alertmanagers; "+
+			"refusing to remove them (write `sources: []` to do so on purpose)", filename, n, m)
+	}
+	return nil
 }
