@@ -163,7 +163,7 @@ func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instance
 		}
 		ranged += time.Since(t1)
 		t2 := time.Now()
-		state, _, err := s.list(ctx, c)
+		state, _, _, err := s.list(ctx, c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	commoncfg "github.com/prometheus/common/config"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -290,7 +291,7 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 		return false, err
 	}
 	start := time.Now()
-	state, rev, err := s.list(ctx, client)
+	state, rev, from, err := s.list(ctx, client)
 	if err == nil && s.afterList != nil {
 		s.afterList(rev)
 	}
@@ -319,7 +320,7 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.probeLoop(watchCtx, client, probeFailed)
+		s.probeLoop(watchCtx, client, from, probeFailed)
 	}()
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait: stops the prober
@@ -358,16 +359,24 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 // probe checks that etcd answers a linearizable read: the watch alone
 // would wait silently for a lost connection to come back.
 func (s *Source) probe(ctx context.Context, client *clientv3.Client) error {
-	probeCtx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
-	defer cancel()
-	_, err := client.Get(probeCtx, s.layout.Root(), clientv3.WithCountOnly())
-	if err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	return nil
+	_, err := s.probeHeader(ctx, client)
+	return err
 }
 
-func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed chan<- error) {
+func (s *Source) probeHeader(ctx context.Context, client *clientv3.Client) (*etcdserverpb.ResponseHeader, error) {
+	probeCtx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
+	defer cancel()
+	resp, err := client.Get(probeCtx, s.layout.Root(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	return resp.Header, nil
+}
+
+// probeLoop probes etcd until ctx ends. A probe that fails means etcd is
+// unreachable; one answered by another etcd than the one listed (see
+// origin) means the registry must be listed again.
+func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, from origin, failed chan<- error) {
 	ticker := time.NewTicker(s.opts.ProbeInterval)
 	defer ticker.Stop()
 	for {
@@ -375,7 +384,14 @@ func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed 
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := s.probe(ctx, client); err != nil {
+			applied := s.appliedRevision()
+			header, err := s.probeHeader(ctx, client)
+			if err == nil {
+				if err = from.check(header, applied); err != nil {
+					err = errResync{err}
+				}
+			}
+			if err != nil {
 				if ctx.Err() == nil {
 					failed <- err
 				}
@@ -383,6 +399,13 @@ func (s *Source) probeLoop(ctx context.Context, client *clientv3.Client, failed 
 			}
 		}
 	}
+}
+
+// appliedRevision is the revision the counts have reached.
+func (s *Source) appliedRevision() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap.Revision
 }
 
 // apply applies one watch response under the lock, so that a scrape sees

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -17,7 +18,7 @@ import (
 // list reads every counted prefix in pages at the revision of the first
 // page, into a fresh state. The next page is fetched while the current one
 // is decoded, so that a sync costs little more than the read itself.
-func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, error) {
+func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, origin, error) {
 	state := registry.NewState(s.layout, s.opts.rules(), s.decodeError)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -33,27 +34,32 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 	defer wg.Wait()
 	defer cancel() // stops the fetcher before waiting for it on early return
 	var rev int64
+	var from origin
 	for p := range pages {
 		if p.err != nil {
-			return nil, 0, p.err
+			return nil, 0, origin{}, p.err
+		}
+		if rev == 0 {
+			from = newOrigin(p.header)
 		}
 		rev = p.revision
 		for _, kv := range p.kvs {
 			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
-				return nil, 0, err
+				return nil, 0, origin{}, err
 			}
 		}
 	}
 	if ctx.Err() != nil {
-		return nil, 0, ctx.Err()
+		return nil, 0, origin{}, ctx.Err()
 	}
-	return state, rev, nil
+	return state, rev, from, nil
 }
 
 type page struct {
 	part     int // index of the listPart the keys are under
 	kvs      []*mvccpb.KeyValue
 	revision int64
+	header   *etcdserverpb.ResponseHeader
 	err      error
 }
 
@@ -155,7 +161,7 @@ func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, star
 		l.learn(kind, resp.Kvs)
 		// Empty pages are sent too: they carry the revision, which an
 		// empty registry must still report so that the watch starts there.
-		if !l.send(ctx, page{part: n, kvs: resp.Kvs, revision: l.rev}) {
+		if !l.send(ctx, page{part: n, kvs: resp.Kvs, revision: l.rev, header: resp.Header}) {
 			return false
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
