@@ -38,6 +38,11 @@ const Type = "etcd"
 // Defaults for Options fields left zero.
 const (
 	DefaultPageSize = 2000
+	// DefaultMaxPageBytes is the client's receive limit, which bounds the
+	// memory of a page of the list (and of a watch response): a few pages
+	// are in memory at once. Service Center's documents are ~1 KB, so
+	// 2,000 of them fit many times over; oversized values make pages shrink.
+	DefaultMaxPageBytes = 8 << 20
 	// DefaultServicesPerRange: a listing range covers the instances of
 	// this many services (see lister).
 	DefaultServicesPerRange = 64
@@ -70,6 +75,7 @@ type Options struct {
 
 	// Tuning, mostly for tests; zero means the default.
 	PageSize         int
+	MaxPageBytes     int
 	ServicesPerRange int
 	ProbeInterval    time.Duration
 	ProbeTimeout     time.Duration
@@ -88,6 +94,7 @@ type Source struct {
 	// afterApply after each watch response is applied.
 	afterList  func(revision int64)
 	afterApply func(revision int64)
+	onPage     func(bytes int) // keys and values of each page received
 
 	decodeErrors  [registry.NumKinds]atomic.Uint64 // by registry.Kind
 	lastDecodeLog map[registry.Kind]time.Time      // Run goroutine only
@@ -113,6 +120,7 @@ func New(o Options) (*Source, error) {
 		o.Status = sourcekit.NopStatus{}
 	}
 	sourcekit.SetDefault(&o.PageSize, DefaultPageSize)
+	sourcekit.SetDefault(&o.MaxPageBytes, DefaultMaxPageBytes)
 	sourcekit.SetDefault(&o.ServicesPerRange, DefaultServicesPerRange)
 	sourcekit.SetDefault(&o.ProbeInterval, DefaultProbeInterval)
 	sourcekit.SetDefault(&o.ProbeTimeout, DefaultProbeTimeout)
@@ -231,6 +239,9 @@ func (s *Source) Run(ctx context.Context) error {
 		if client == nil {
 			cfg := s.clientCfg
 			cfg.Context = ctx
+			// The default is 2 GiB: a page of oversized values would be
+			// received whole.
+			cfg.MaxCallRecvMsgSize = s.opts.MaxPageBytes
 			client, err = clientv3.New(cfg)
 			if err != nil {
 				client = nil
@@ -325,7 +336,10 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait: stops the prober
 
-	events := client.Watch(watchCtx, s.layout.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+	events := client.Watch(watchCtx, s.layout.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV(),
+		// etcd splits a large response into fragments under its request
+		// size limit, so that a big transaction stays under MaxPageBytes.
+		clientv3.WithFragment())
 	for {
 		select {
 		case <-ctx.Done():

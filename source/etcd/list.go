@@ -3,10 +3,14 @@ package etcd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -43,6 +47,10 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 			from = newOrigin(p.header)
 		}
 		rev = p.revision
+		for _, key := range p.oversized {
+			k, _ := s.layout.Parse(key)
+			s.decodeError(k.Kind, key, fmt.Errorf("%w: value larger than the %d-byte page limit", registry.ErrBadValue, s.opts.MaxPageBytes))
+		}
 		for _, kv := range p.kvs {
 			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
 				return nil, 0, origin{}, err
@@ -56,11 +64,12 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 }
 
 type page struct {
-	part     int // index of the listPart the keys are under
-	kvs      []*mvccpb.KeyValue
-	revision int64
-	header   *etcdserverpb.ResponseHeader
-	err      error
+	part      int // index of the listPart the keys are under
+	kvs       []*mvccpb.KeyValue
+	oversized [][]byte // keys whose value alone exceeds the receive limit
+	revision  int64
+	header    *etcdserverpb.ResponseHeader
+	err       error
 }
 
 // listPart is one prefix a lister reads. Its kind decides where the prefix
@@ -95,6 +104,7 @@ type lister struct {
 	client *clientv3.Client
 	out    chan<- page
 	rev    int64
+	limit  int // keys per page, halved when a page is too large
 
 	projects []string // "domain/project/", from the project keys
 	// services holds, per "domain/project/", every ServicesPerRange-th
@@ -109,6 +119,9 @@ type lister struct {
 // for instances, the services) are read by an earlier part.
 func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 	l.services, l.serviceCount = map[string][]string{}, map[string]int{}
+	if l.limit == 0 {
+		l.limit = l.s.opts.PageSize
+	}
 	for n, part := range parts {
 		points := l.splitPoints(part.kind)
 		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
@@ -141,22 +154,43 @@ func (l *lister) splitPoints(kind registry.Kind) []string {
 }
 
 // fetchRange sends the pages of [start, end) of part n; false means stop.
+//
+// A page is at most MaxPageBytes (the client's receive limit): a page that
+// would be larger fails without being received, and is asked again with
+// half as many keys; the page size doubles back after each page that fits.
+// A value that alone exceeds the limit is skipped and reported, by key.
 func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string) bool {
 	key := start
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(l.s.opts.PageSize))}
-		if l.rev != 0 {
-			opts = append(opts, clientv3.WithRev(l.rev))
+	for key < end {
+		resp, err := l.get(ctx, key, end, int64(l.limit))
+		if isTooLarge(err) && l.limit > 1 {
+			l.limit /= 2
+			continue
 		}
-		reqCtx, cancel := context.WithTimeout(ctx, time.Duration(l.s.opts.Config.RequestTimeout))
-		resp, err := l.client.Get(reqCtx, key, opts...)
-		cancel()
+		if isTooLarge(err) {
+			skipped, ok := l.skipOversized(ctx, key, end)
+			if !ok {
+				return false
+			}
+			if skipped == nil {
+				return true
+			}
+			if !l.send(ctx, page{part: n, oversized: [][]byte{skipped}, revision: l.rev}) {
+				return false
+			}
+			key = string(skipped) + "\x00"
+			continue
+		}
 		if err != nil {
 			l.send(ctx, page{err: err})
 			return false
 		}
+		l.limit = min(l.limit*2, l.s.opts.PageSize)
 		if l.rev == 0 {
 			l.rev = resp.Header.Revision
+		}
+		if l.s.onPage != nil {
+			l.s.onPage(pageBytes(resp.Kvs))
 		}
 		l.learn(kind, resp.Kvs)
 		// Empty pages are sent too: they carry the revision, which an
@@ -169,6 +203,41 @@ func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, star
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	return true
+}
+
+// get reads up to limit keys of [key, end) at the list's revision.
+func (l *lister) get(ctx context.Context, key, end string, limit int64, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	opts := append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}, extra...)
+	if l.rev != 0 {
+		opts = append(opts, clientv3.WithRev(l.rev))
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, time.Duration(l.s.opts.Config.RequestTimeout))
+	defer cancel()
+	return l.client.Get(reqCtx, key, opts...)
+}
+
+// skipOversized returns the first key of [key, end), whose value alone is
+// over the receive limit, reading only the key; nil when the range is empty.
+// false means stop (the error has been sent).
+func (l *lister) skipOversized(ctx context.Context, key, end string) ([]byte, bool) {
+	resp, err := l.get(ctx, key, end, 1, clientv3.WithKeysOnly())
+	if err != nil {
+		l.send(ctx, page{err: err})
+		return nil, false
+	}
+	if l.rev == 0 {
+		l.rev = resp.Header.Revision
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, true
+	}
+	return resp.Kvs[0].Key, true
+}
+
+// isTooLarge reports a response refused for exceeding the receive limit.
+func isTooLarge(err error) bool {
+	return status.Code(err) == codes.ResourceExhausted
 }
 
 // learn records the split points that project and service keys give.
@@ -204,4 +273,12 @@ func (l *lister) send(ctx context.Context, p page) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+func pageBytes(kvs []*mvccpb.KeyValue) int {
+	n := 0
+	for _, kv := range kvs {
+		n += len(kv.Key) + len(kv.Value)
+	}
+	return n
 }

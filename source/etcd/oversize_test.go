@@ -1,0 +1,69 @@
+package etcd
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/registry"
+)
+
+// TestOversizedValuesKeepPagesBounded: values far larger than Service
+// Center's documents must not make a page of the list large. With a receive
+// limit of 256 KiB, pages of 100 KB values are halved until they fit, a
+// value larger than the limit on its own is skipped and counted as a decode
+// error, and every other key is still counted exactly.
+func TestOversizedValuesKeepPagesBounded(t *testing.T) {
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 13)
+	const limit = 256 << 10
+	pad := func(n int) string { return strings.Repeat("x", n) }
+	w.Put(prefix+"/domains/d", "")
+	w.Put(prefix+"/projects/d/p", "")
+	w.Put(prefix+"/ms/files/d/p/svc1", `{"appId":"a"}`)
+	w.Put(prefix+"/ms/files/d/p/svc9", `{"appId":"a","pad":"`+pad(300<<10)+`"}`) // a service over the limit
+	for i := 0; i < 120; i++ {
+		key := fmt.Sprintf("%s/inst/files/d/p/svc1/i%03d", prefix, i)
+		switch {
+		case i%10 == 3: // larger than MaxValueSize and than the receive limit
+			w.Put(key, `{"status":"UP","pad":"`+pad(300<<10)+`"}`)
+		case i%4 == 1: // large but valid: counted (24 of them)
+			w.Put(key, `{"status":"DOWN","pad":"`+pad(100<<10)+`"}`)
+		default:
+			w.Put(key, `{"status":"UP"}`)
+		}
+	}
+	var mu sync.Mutex
+	largest := 0
+	s, _ := runSource(t, etcdConfig(server.Endpoint), func(s *Source) {
+		s.opts.PageSize = 50
+		s.opts.MaxPageBytes = limit
+		s.onPage = func(bytes int) {
+			mu.Lock()
+			defer mu.Unlock()
+			largest = max(largest, bytes)
+		}
+	})
+	registrytest.WaitFor(t, "sync", 20*time.Second, func() bool { return s.Snapshot().Synced })
+	snap := s.Snapshot()
+	want := map[registry.InstanceGroup]int64{{Domain: "d", Project: "p", Status: "UP"}: 84, {Domain: "d", Project: "p", Status: "DOWN"}: 24}
+	if fmt.Sprint(snap.Counts.Instances) != fmt.Sprint(want) {
+		t.Errorf("instances %v, want %v", snap.Counts.Instances, want)
+	}
+	if len(snap.Counts.Services) != 1 {
+		t.Errorf("services %v, want svc1 alone", snap.Counts.Services)
+	}
+	if snap.DecodeErrors["instance"] != 12 || snap.DecodeErrors["service"] != 1 {
+		t.Errorf("decode errors %v, want 12 instances and 1 service", snap.DecodeErrors)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if largest == 0 || largest > limit {
+		t.Errorf("largest page held %d bytes of keys and values, want at most the %d-byte limit", largest, limit)
+	}
+}
