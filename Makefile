@@ -31,8 +31,9 @@ build: ## build ./servicecomb_exporter with version information
 build-simulator: ## build ./servicecomb_simulator
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o servicecomb_simulator ./cmd/simulator
 
-# The tests run the real Alertmanager and Prometheus (and promtool), and
-# chromium for the status page; on Debian as root they are installed when
+# The tests run the real Alertmanager, Prometheus (and promtool), chromium
+# for the status page and, for the fault tests, etcd (Debian's etcd-server:
+# it can be killed and frozen); on Debian as root they are installed when
 # missing. SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the tests
 # instead of skipping them.
 test: test-deps ## every test with the race detector (installs what the tests need), then each fuzz target briefly
@@ -52,12 +53,13 @@ fuzz: ## each fuzz target for FUZZ_TIME (default 3s)
 		done; \
 	done
 
-TEST_PACKAGES := prometheus-alertmanager prometheus chromium
-test-deps: ## install the Debian packages the tests need (prometheus, prometheus-alertmanager, chromium), as root
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium etcd-server
+test-deps: ## install the Debian packages the tests need (prometheus, prometheus-alertmanager, chromium, etcd-server), as root
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \

@@ -34,7 +34,7 @@ var (
 )
 
 // binaries builds the exporter and the simulator once per test run.
-func binaries(t *testing.T) (exporter, simulator string) {
+func binaries(t testing.TB) (exporter, simulator string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "servicecomb-e2e")
@@ -55,7 +55,7 @@ func binaries(t *testing.T) (exporter, simulator string) {
 	return filepath.Join(binDir, "exporter"), filepath.Join(binDir, "simulator")
 }
 
-func freeAddress(t *testing.T) string {
+func freeAddress(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ type process struct {
 	exited chan struct{}
 }
 
-func start(t *testing.T, bin string, args ...string) *process {
+func start(t testing.TB, bin string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -104,7 +104,7 @@ func (p *process) stop() {
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

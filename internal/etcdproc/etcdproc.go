@@ -1,0 +1,174 @@
+// Package etcdproc runs the real etcd binary (Debian's etcd-server, etcd
+// 3.4) on loopback ports for fault tests: unlike the embedded etcd it can be
+// killed with SIGKILL, frozen with SIGSTOP and restarted on a wiped data
+// directory, as an operator's etcd is.
+package etcdproc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// RequireEnv makes a missing binary fail the test instead of skipping it;
+// `make test` sets it.
+const RequireEnv = "SERVICECOMB_REQUIRE_BINARIES"
+
+// Binary returns the etcd binary's path (ETCD_BIN or etcd on PATH),
+// skipping (or failing, with RequireEnv set) the test when there is none.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("ETCD_BIN"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("etcd"); err == nil {
+		return p
+	}
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatalf("no etcd binary (install Debian's etcd-server or set ETCD_BIN)")
+	}
+	t.Skip("no etcd binary; `make test` installs it")
+	return ""
+}
+
+// Options tune the server.
+type Options struct {
+	// MaxRequestBytes raises etcd's request size limit (default 1.5 MiB).
+	MaxRequestBytes int
+}
+
+// Etcd is a running etcd process.
+type Etcd struct {
+	t      testing.TB
+	bin    string
+	dir    string
+	opts   Options
+	client string // host:port
+	peer   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	// Endpoint is the client URL, http://127.0.0.1:port.
+	Endpoint string
+}
+
+// Start starts etcd on free loopback ports with a fresh data directory; it
+// is killed when the test ends.
+func Start(t testing.TB, o Options) *Etcd {
+	t.Helper()
+	e := &Etcd{t: t, bin: Binary(t), dir: t.TempDir(), opts: o, client: freeAddress(t), peer: freeAddress(t)}
+	e.Endpoint = "http://" + e.client
+	e.start()
+	t.Cleanup(e.Kill)
+	return e
+}
+
+func freeAddress(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (e *Etcd) start() {
+	e.t.Helper()
+	args := []string{
+		"--name=fault", "--data-dir=" + filepath.Join(e.dir, "data"),
+		"--listen-client-urls=" + e.Endpoint, "--advertise-client-urls=" + e.Endpoint,
+		"--listen-peer-urls=http://" + e.peer, "--initial-advertise-peer-urls=http://" + e.peer,
+		"--initial-cluster=fault=http://" + e.peer,
+		"--unsafe-no-fsync", "--logger=zap", "--log-level=error",
+	}
+	if e.opts.MaxRequestBytes > 0 {
+		args = append(args, fmt.Sprintf("--max-request-bytes=%d", e.opts.MaxRequestBytes))
+	}
+	e.cmd = exec.Command(e.bin, args...)
+	// If the test binary dies without its cleanups, the kernel kills etcd
+	// too, so that no process outlives the test.
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	e.cmd.Stdout, e.cmd.Stderr = io.Discard, io.Discard
+	if testing.Verbose() {
+		e.cmd.Stderr = os.Stderr
+	}
+	if err := e.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(e.cmd, e.exited)
+	c := e.Client()
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Get(ctx, "ready")
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-e.exited:
+			e.t.Fatalf("etcd exited at start-up")
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("etcd not ready at %s after 30s: %v", e.Endpoint, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Client returns a new client of this etcd; the caller closes it.
+func (e *Etcd) Client() *clientv3.Client {
+	e.t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		MaxCallSendMsgSize: 64 << 20})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// Pid is the process id, for measurements.
+func (e *Etcd) Pid() int { return e.cmd.Process.Pid }
+
+// Kill stops the process at once (SIGKILL); harmless when already stopped.
+func (e *Etcd) Kill() {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGCONT) // in case it is frozen
+	_ = e.cmd.Process.Kill()
+	<-e.exited
+	e.cmd = nil
+}
+
+// Restart kills etcd and starts it again on the same ports, with its data,
+// or wiped (an empty data directory) when wipe is set.
+func (e *Etcd) Restart(wipe bool) {
+	e.t.Helper()
+	e.Kill()
+	if wipe {
+		if err := os.RemoveAll(filepath.Join(e.dir, "data")); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.start()
+}
+
+// Freeze stops the process without closing its ports (SIGSTOP): requests
+// hang until Thaw.
+func (e *Etcd) Freeze() { _ = e.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen etcd.
+func (e *Etcd) Thaw() { _ = e.cmd.Process.Signal(syscall.SIGCONT) }
