@@ -33,6 +33,10 @@ var (
 	registryDecodeErrorsDesc = registryDesc("decode_errors_total",
 		"Registry keys or values skipped because they cannot be counted (malformed JSON, bad key, empty, oversized, invalid UTF-8, unknown status).",
 		"kind")
+	registryLabelFoldsDesc = registryDesc("label_folds",
+		"Label sets folded by the exporter's bounds at this scrape: truncated (a domain, project or framework name over 128 bytes, cut with …), "+
+			"other (a framework and version pair beyond the 50 with most services of its project, counted under framework=\"OTHER\").",
+		"reason")
 )
 
 // RegistryCollector exposes the counts and health of every registry source.
@@ -47,7 +51,7 @@ func NewRegistryCollector(sources RegistrySnapshots) *RegistryCollector {
 
 func (c *RegistryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{registryDomainsDesc, registryProjectsDesc, registryServicesDesc, registryInstancesDesc,
-		registryUpDesc, registrySyncsDesc, registryLastSyncDesc, registrySyncDurationDesc, registryWatchEventsDesc, registryDecodeErrorsDesc} {
+		registryUpDesc, registrySyncsDesc, registryLastSyncDesc, registrySyncDurationDesc, registryWatchEventsDesc, registryDecodeErrorsDesc, registryLabelFoldsDesc} {
 		ch <- d
 	}
 }
@@ -89,17 +93,17 @@ func collectSource(ch chan<- prometheus.Metric, s registry.Snapshot) {
 		return // no counts until the registry has been read once
 	}
 	gauge(registryDomainsDesc, float64(len(s.Counts.Domains)))
-	projects := map[string]int{}
-	for dp := range s.Counts.Projects {
-		projects[dp.Domain]++
+	b := bound(s.Counts) // see labelcap.go
+	for reason, n := range b.folds {
+		gauge(registryLabelFoldsDesc, float64(n), reason)
 	}
-	for domain, n := range projects {
+	for domain, n := range b.projects {
 		gauge(registryProjectsDesc, float64(n), domain)
 	}
-	for g, n := range s.Counts.Services {
+	for g, n := range b.services {
 		gauge(registryServicesDesc, float64(n), g.Domain, g.Project, g.Framework, g.FrameworkVersion)
 	}
-	for g, n := range s.Counts.Instances {
+	for g, n := range b.instances {
 		gauge(registryInstancesDesc, float64(n), g.Domain, g.Project, g.Status)
 	}
 }
