@@ -38,7 +38,7 @@ build-simulator: ## build ./servicecomb_simulator
 # instead of skipping them.
 test: test-deps ## every test with the race detector (installs what the tests need), then each fuzz target briefly
 	promtool test rules rules/*.rules_test.yml
-	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -timeout 8m ./...
+	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -parallel 4 -timeout 8m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Every fuzz target, each for FUZZ_TIME (a few seconds in `make test`; set it
