@@ -112,7 +112,9 @@ func (r *rig) exactOn(e *exporterProc, what string, bound time.Duration) {
 	})
 }
 
-func (r *rig) sourceUp() float64 { return r.exporter.metric(`servicecomb_registry_source_up{source="main"}`) }
+func (r *rig) sourceUp() float64 {
+	return r.exporter.metric(`servicecomb_registry_source_up{source="main"}`)
+}
 
 // within waits for cond, failing when it does not hold within bound; it
 // logs how long it took, for the record.
