@@ -33,9 +33,11 @@ build-simulator: ## build ./servicecomb_simulator
 
 # The tests run the real Alertmanager, Prometheus (and promtool), chromium
 # for the status page and, for the fault tests, etcd (Debian's etcd-server:
-# it can be killed and frozen); on Debian as root they are installed when
-# missing. SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the tests
-# instead of skipping them.
+# it can be killed and frozen) and jq and curl (a runbook's commands are run
+# as written); on Debian as root they are installed when missing.
+# SERVICECOMB_REQUIRE_BINARIES makes a missing binary fail the tests instead
+# of skipping them. The fault tests (e2e/faults_test.go) mostly wait, one of
+# them on a 30 s SIGSTOP: -parallel 4 runs them side by side.
 test: test-deps ## every test with the race detector (installs what the tests need), then each fuzz target briefly
 	promtool test rules rules/*.rules_test.yml
 	SERVICECOMB_REQUIRE_BINARIES=1 $(GO) test -race -count=1 -parallel 4 -timeout 8m ./...
@@ -53,13 +55,14 @@ fuzz: ## each fuzz target for FUZZ_TIME (default 3s)
 		done; \
 	done
 
-TEST_PACKAGES := prometheus-alertmanager prometheus chromium etcd-server
-test-deps: ## install the Debian packages the tests need (prometheus, prometheus-alertmanager, chromium, etcd-server), as root
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium etcd-server jq curl
+test-deps: ## install the Debian packages the tests need (prometheus, prometheus-alertmanager, chromium, etcd-server, jq, curl), as root
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
+	command -v jq >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || missing="$$missing jq curl"; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
