@@ -57,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 		// EnableLifecycle as with --web.enable-lifecycle; see
 		// TestLifecycleNeedsFlag for the default.
 		EnableLifecycle: true,
-		Ready:   func() bool { return f.ready },
+		Ready:           func() bool { return f.ready },
 		Config: func() ([]byte, error) {
 			return []byte("global:\n  external_url: http://x/\nsources:\n  - name: main\n    etcd:\n      password: <secret>\n"), nil
 		},
