@@ -577,3 +577,25 @@ func TestHeldConnectionsAreClosed(t *testing.T) {
 		t.Errorf("oversized headers: answer %.40q, want 431", answer)
 	}
 }
+
+// TestSIGHUPReloadsWithoutLifecycleFlag: --web.enable-lifecycle only gates
+// the HTTP endpoint; SIGHUP always reloads.
+func TestSIGHUPReloadsWithoutLifecycleFlag(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfgFile, "global:\n  external_url: http://before.example:9729/\n")
+	e := startExporter(t, "--config.file", cfgFile)
+	writeFile(t, cfgFile, "global:\n  external_url: http://after.example:9729/\n")
+	if status, _ := e.request("POST", "/-/reload", nil); status != http.StatusForbidden {
+		t.Errorf("POST /-/reload without --web.enable-lifecycle: %d, want 403", status)
+	}
+	if _, body := e.get("/v4/default/admin/dump?options=config", nil); !strings.Contains(body, "before.example") {
+		t.Fatal("the refused POST /-/reload changed the configuration")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("SIGHUP reload", func() bool {
+		_, body := e.get("/v4/default/admin/dump?options=config", nil)
+		return strings.Contains(body, "after.example")
+	})
+}
