@@ -43,7 +43,7 @@ func TestStatusPageBehindWebConfig(t *testing.T) {
 func TestStatusPageReloadStatusAgreesWithMetrics(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "config.yml")
 	writeFile(t, cfgFile, "sources: []\n")
-	e := startExporter(t, "--config.file", cfgFile)
+	e := startExporter(t, "--config.file", cfgFile, "--web.enable-lifecycle")
 	if _, body := e.get("/status", nil); !strings.Contains(body, `<span class="badge ok">SUCCEEDED</span>`) ||
 		!strings.Contains(body, "1 succeeded, 0 failed") || !strings.Contains(body, cfgFile) {
 		t.Errorf("after the first load the page shows:\n%s", body)
