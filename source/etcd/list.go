@@ -3,6 +3,7 @@ package etcd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,18 +39,26 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 	defer wg.Wait()
 	defer cancel() // stops the fetcher before waiting for it on early return
 	var rev int64
-	var from origin
+	var from *origin
 	for p := range pages {
 		if p.err != nil {
 			return nil, 0, origin{}, p.err
 		}
-		if rev == 0 {
-			from = newOrigin(p.header)
+		if from == nil {
+			o := newOrigin(p.header)
+			from = &o
 		}
 		rev = p.revision
 		for _, key := range p.oversized {
-			k, _ := s.layout.Parse(key)
-			s.decodeError(k.Kind, key, fmt.Errorf("%w: value larger than the %d-byte page limit", registry.ErrBadValue, s.opts.MaxPageBytes))
+			// Domains and projects are counted by their keys alone; a
+			// service or instance cannot be counted without its value.
+			if k, _ := s.layout.Parse(key); k.Kind == registry.KindDomain || k.Kind == registry.KindProject {
+				if _, err := state.Apply(registry.Event{Type: registry.Put, Key: key}); err != nil {
+					return nil, 0, origin{}, err
+				}
+			} else {
+				s.decodeError(k.Kind, key, fmt.Errorf("%w: value larger than the %d-byte page limit", registry.ErrBadValue, s.opts.MaxPageBytes))
+			}
 		}
 		for _, kv := range p.kvs {
 			if _, err := state.Apply(registry.Event{Type: registry.Put, Key: kv.Key, Value: kv.Value}); err != nil {
@@ -60,7 +69,10 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 	if ctx.Err() != nil {
 		return nil, 0, origin{}, ctx.Err()
 	}
-	return state, rev, from, nil
+	if from == nil {
+		return nil, 0, origin{}, errors.New("listing: no response from etcd") // every range sends a page
+	}
+	return state, rev, *from, nil
 }
 
 type page struct {
@@ -172,13 +184,14 @@ func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, star
 			if !ok {
 				return false
 			}
-			if skipped == nil {
+			if len(skipped.Kvs) == 0 {
 				return true
 			}
-			if !l.send(ctx, page{part: n, oversized: [][]byte{skipped}, revision: l.rev}) {
+			next := skipped.Kvs[0].Key
+			if !l.send(ctx, page{part: n, oversized: [][]byte{next}, revision: l.rev, header: skipped.Header}) {
 				return false
 			}
-			key = string(skipped) + "\x00"
+			key = string(next) + "\x00"
 			continue
 		}
 		if err != nil {
@@ -217,10 +230,10 @@ func (l *lister) get(ctx context.Context, key, end string, limit int64, extra ..
 	return l.client.Get(reqCtx, key, opts...)
 }
 
-// skipOversized returns the first key of [key, end), whose value alone is
-// over the receive limit, reading only the key; nil when the range is empty.
-// false means stop (the error has been sent).
-func (l *lister) skipOversized(ctx context.Context, key, end string) ([]byte, bool) {
+// skipOversized reads the first key of [key, end), whose value alone is
+// over the receive limit, without its value; false means stop (the error
+// has been sent).
+func (l *lister) skipOversized(ctx context.Context, key, end string) (*clientv3.GetResponse, bool) {
 	resp, err := l.get(ctx, key, end, 1, clientv3.WithKeysOnly())
 	if err != nil {
 		l.send(ctx, page{err: err})
@@ -229,10 +242,7 @@ func (l *lister) skipOversized(ctx context.Context, key, end string) ([]byte, bo
 	if l.rev == 0 {
 		l.rev = resp.Header.Revision
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, true
-	}
-	return resp.Kvs[0].Key, true
+	return resp, true
 }
 
 // isTooLarge reports a response refused for exceeding the receive limit.

@@ -1,11 +1,14 @@
 package etcd
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
@@ -23,6 +26,7 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	w := registrytest.NewWorld(t, c, 13)
 	const limit = 256 << 10
 	pad := func(n int) string { return strings.Repeat("x", n) }
+	w.Put(prefix+"/domains/a", pad(300<<10)) // the very first key, over the limit: the list starts with a skip
 	w.Put(prefix+"/domains/d", "")
 	w.Put(prefix+"/projects/d/p", "")
 	w.Put(prefix+"/ms/files/d/p/svc1", `{"appId":"a"}`)
@@ -58,8 +62,21 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	if len(snap.Counts.Services) != 1 {
 		t.Errorf("services %v, want svc1 alone", snap.Counts.Services)
 	}
-	if snap.DecodeErrors["instance"] != 12 || snap.DecodeErrors["service"] != 1 {
+	if snap.DecodeErrors["instance"] != 12 || snap.DecodeErrors["service"] != 1 || snap.DecodeErrors["domain"] != 0 {
 		t.Errorf("decode errors %v, want 12 instances and 1 service", snap.DecodeErrors)
+	}
+	if len(snap.Counts.Domains) != 2 { // a domain is counted by its key, whatever its value
+		t.Errorf("domains %v, want a and d", snap.Counts.Domains)
+	}
+	// The list's first response was the skip of /domains/a: it must still
+	// identify the etcd, or every probe would take it for another one.
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, MaxCallRecvMsgSize: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, _, from, err := s.list(context.Background(), client); err != nil || from.clusterID == 0 {
+		t.Errorf("list: origin %+v, error %v; want the etcd's cluster id", from, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
