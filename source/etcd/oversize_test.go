@@ -68,6 +68,19 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	if len(snap.Counts.Domains) != 2 { // a domain is counted by its key, whatever its value
 		t.Errorf("domains %v, want a and d", snap.Counts.Domains)
 	}
+	// Through the watch: an event over the limit breaks the watch stream,
+	// which makes the source list again, skipping the value as above.
+	w.Put(prefix+"/inst/files/d/p/svc1/j1", `{"status":"UP","pad":"`+pad(300<<10)+`"}`)
+	w.Put(prefix+"/inst/files/d/p/svc1/j2", `{"status":"UP"}`)
+	registrytest.WaitFor(t, "the watched oversized value skipped", 20*time.Second, func() bool {
+		return s.Snapshot().Counts.Instances[registry.InstanceGroup{Domain: "d", Project: "p", Status: "UP"}] == 85
+	})
+	// decode_errors_total counts every skip: the 12 of the first list, then
+	// the same 12 and the new one in the second.
+	if snap := s.Snapshot(); snap.Syncs["success"] != 2 || snap.DecodeErrors["instance"] != 25 {
+		t.Errorf("after the oversized watch event: %d lists, %d instance decode errors; want 2 and 25", snap.Syncs["success"], snap.DecodeErrors["instance"])
+	}
+
 	// The list's first response was the skip of /domains/a: it must still
 	// identify the etcd, or every probe would take it for another one.
 	client, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, MaxCallRecvMsgSize: limit})
