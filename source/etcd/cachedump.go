@@ -101,6 +101,9 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 		if p.part == dumpProjects {
 			continue
 		}
+		for _, key := range p.oversized {
+			cw.skip(key) // over the page limit: never received
+		}
 		for _, kv := range p.kvs {
 			cw.entry(p.part, kv)
 		}
@@ -115,7 +118,7 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	if cw.skipped > 0 {
-		level.Warn(s.opts.Logger).Log("msg", "cache dump left out entries whose value is not a JSON object",
+		level.Warn(s.opts.Logger).Log("msg", "cache dump left out entries whose value is not a JSON object or is over the page limit",
 			"entries", cw.skipped, "first_key", truncateKey(cw.firstSkipped))
 	}
 	return nil
@@ -147,10 +150,7 @@ func (c *cacheWriter) entry(part int, kv *mvccpb.KeyValue) {
 	}
 	object := part == dumpServices || part == dumpInstances
 	if object && !isJSONObject(kv.Value) {
-		if c.skipped == 0 {
-			c.firstSkipped = bytes.Clone(kv.Key)
-		}
-		c.skipped++
+		c.skip(kv.Key)
 		return
 	}
 	b := c.buf[:0]
@@ -257,4 +257,12 @@ func appendJSONString(b, s []byte) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// skip counts an entry left out of the dump.
+func (c *cacheWriter) skip(key []byte) {
+	if c.skipped == 0 {
+		c.firstSkipped = bytes.Clone(key)
+	}
+	c.skipped++
 }

@@ -150,6 +150,9 @@ func New(o Options) (*Source, error) {
 			Password:    password,
 			TLS:         tlsCfg,
 			Logger:      zap.NewNop(), // failures reach our log through the returned errors
+			// The default is 2 GiB: a page of oversized values would be
+			// received whole, by a sync or a cache dump.
+			MaxCallRecvMsgSize: o.MaxPageBytes,
 			// gRPC's own reconnect backoff grows to two minutes; after an
 			// outage the source should be back within seconds (see
 			// DefaultMaxBackoff).
@@ -239,9 +242,6 @@ func (s *Source) Run(ctx context.Context) error {
 		if client == nil {
 			cfg := s.clientCfg
 			cfg.Context = ctx
-			// The default is 2 GiB: a page of oversized values would be
-			// received whole.
-			cfg.MaxCallRecvMsgSize = s.opts.MaxPageBytes
 			client, err = clientv3.New(cfg)
 			if err != nil {
 				client = nil

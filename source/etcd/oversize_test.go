@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -47,6 +48,7 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	s, _ := runSource(t, etcdConfig(server.Endpoint), func(s *Source) {
 		s.opts.PageSize = 50
 		s.opts.MaxPageBytes = limit
+		s.clientCfg.MaxCallRecvMsgSize = limit
 		s.onPage = func(bytes int) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -90,6 +92,16 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	defer client.Close()
 	if _, _, from, err := s.list(context.Background(), client); err != nil || from.clusterID == 0 {
 		t.Errorf("list: origin %+v, error %v; want the etcd's cluster id", from, err)
+	}
+	// The cache dump reads through the same bounded pages, leaving the
+	// oversized values out.
+	var dump bytes.Buffer
+	if err := s.DumpCache(context.Background(), &dump); err != nil {
+		t.Fatalf("cache dump: %v", err)
+	}
+	if n := strings.Count(dump.String(), `"status":"DOWN"`); n != 24 || !strings.Contains(dump.String(), "svc1/i001") ||
+		strings.Contains(dump.String(), "svc1/i003") || strings.Contains(dump.String(), "svc1/j1") {
+		t.Errorf("cache dump holds %d of the 24 large valid instances, or oversized i003 or j1", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()
