@@ -29,8 +29,9 @@ import (
 //
 //   - probe: every 1 s, timing out after 2 s, so a lost etcd shows within
 //     probeBound;
-//   - retry: backoff from 250 ms doubling to 30 s, so an etcd that is back
-//     is listed again within recoverBound;
+//   - retry: backoff from 250 ms doubling to 2 s, and gRPC's reconnect
+//     delay of at most 5 s, so an etcd that is back is listed again within
+//     recoverBound;
 //   - alerts: resend_interval (2 s here); an active alert ends 4 intervals
 //     after its last send unless re-sent.
 //
@@ -39,7 +40,7 @@ import (
 // first: it sets the wall time.
 const (
 	probeBound     = 3 * time.Second
-	recoverBound   = 30 * time.Second
+	recoverBound   = 10 * time.Second
 	resendInterval = 2 * time.Second
 	slack          = 10 * time.Second
 )
