@@ -1,6 +1,10 @@
 package forwarder
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/metricns"
+)
 
 // metrics are the forwarder's self-metrics, after Prometheus's notifier:
 // one series per Alertmanager, deleted when a reload removes it.
@@ -15,7 +19,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	const ns, sub = "servicecomb", "alertmanager"
+	const ns, sub = metricns.Namespace, "alertmanager"
 	label := []string{"alertmanager"}
 	return &metrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "notifications_sent_total",
