@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config/reload"
 	"github.com/servicecomb/servicecomb_exporter/forwarder"
 	"github.com/servicecomb/servicecomb_exporter/source"
 )
@@ -33,15 +34,7 @@ type AlertmanagerStatuses interface {
 
 // ReloadStatus is the state of configuration loading, from the same record
 // as the servicecomb_exporter_config_* metrics.
-type ReloadStatus struct {
-	File        string    // the configuration file, or "(defaults)"
-	LastAttempt time.Time // zero before the first load
-	Successful  bool      // whether the last attempt succeeded
-	LastSuccess time.Time
-	LastError   string // "" after a success
-	Successes   uint64
-	Failures    uint64
-}
+type ReloadStatus = reload.Status
 
 // Status page limits: the page refreshes itself, and a page that lists
 // thousands of domains is neither quick to render nor readable.

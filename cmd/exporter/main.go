@@ -33,6 +33,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/collector"
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/config/reload"
 	"github.com/servicecomb/servicecomb_exporter/forwarder"
 	"github.com/servicecomb/servicecomb_exporter/internal/buildinfo"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
@@ -159,70 +160,128 @@ func isInfoFlag(args []string) bool {
 
 // runExporter wires the exporter and runs it until ctx is done. listeners,
 // when given, replace --web.listen-address (tests pass loopback listeners on
-// random ports).
+// random ports). It reads top to bottom as the data flows: the bus and the
+// alarm center, the sources raising alarms, the forwarder and the log
+// following the center, the configuration feeding them all, then metrics and
+// HTTP reading them.
 func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []net.Listener) error {
 	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
-	startTime := time.Now()
+	p := &parts{startTime: time.Now()}
 
-	bus := notify.New(log.With(logger, "component", "notify"))
-	alarmType, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
+	p.bus = notify.New(log.With(logger, "component", "notify"))
+	alarmType, err := p.bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
 	if err != nil {
 		return err
 	}
-	center := alarm.NewCenter(bus, alarmType, log.With(logger, "component", "alarm"))
-	defer center.Close()
-	if err := bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
+	p.center = alarm.NewCenter(p.bus, alarmType, log.With(logger, "component", "alarm"))
+	defer p.center.Close()
+	if err := p.bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
 		return err
 	}
-	sources := source.NewManager(log.With(logger, "component", "source"), center)
-	health := alarm.NewHealthChecker(center, sources)
-	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center, EventType: alarmType})
-	if err := bus.Subscribe(alerts.Subscriber()); err != nil {
+	p.sources = source.NewManager(log.With(logger, "component", "source"), p.center)
+	p.health = alarm.NewHealthChecker(p.center, p.sources)
+	p.alerts = forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: p.center, EventType: alarmType})
+	if err := p.bus.Subscribe(p.alerts.Subscriber()); err != nil {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewBuildInfoCollector(programName),
-		collector.NewAlarmCollector(center),
-		collector.NewHealthCollector(health),
-		collector.NewNotifyCollector(bus),
-		collector.NewRegistryCollector(sources),
-		collector.NewServiceCenterCollector(sources),
-	)
-	reg.MustRegister(alerts.Collectors()...)
+	p.config = reload.New(log.With(logger, "component", "config"), f.configFile, applyConfig(f.listenAddresses, p))
+	if err := p.config.Reload(); err != nil {
+		return fmt.Errorf("configuration not loaded: %w", err)
+	}
+	reg := newMetricsRegistry(p)
 
-	cfg := newConfigHolder(log.With(logger, "component", "config"), f.configFile, func(c *config.Config) error {
-		// Every part that can refuse the configuration is asked before any
-		// part applies it, so that a failure leaves everything as it was.
-		c = withExternalURL(c, f.listenAddresses)
-		if err := alerts.Check(c); err != nil {
+	if listeners, err = listen(f, listeners); err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	handler, err := newHandler(f, logger, reg, p, listeners, ready.Load)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+
+	var g oklogrun.Group
+	addContextActor(&g, p.bus.Run)
+	addContextActor(&g, p.sources.Run)
+	addContextActor(&g, p.alerts.Run)
+	addServer(&g, f, handler, listeners, logger)
+	addReloadOnSIGHUP(&g, p.config)
+	addUntilDone(&g, ctx, logger)
+	ready.Store(true)
+	return g.Run()
+}
+
+// parts are the exporter's long-lived components, named once in
+// runExporter and handed to the helpers that wire them further.
+type parts struct {
+	startTime time.Time
+	bus       *notify.Bus
+	center    *alarm.Center
+	sources   *source.Manager
+	health    *alarm.HealthChecker
+	alerts    *forwarder.Forwarder
+	config    *reload.Holder
+}
+
+// applyConfig returns what the holder calls with every configuration it
+// loads. Only the forwarder is checked before anything is applied; the
+// source manager builds every source before it stops or starts one, so a
+// refusal by either leaves everything as it was. The steps after the
+// sources (the forwarder building the clients its check accepted, the alarm
+// center taking a period the config package validated) fail only on a
+// credential file removed meanwhile or on a programming error; then the
+// sources already run the new configuration while the holder reports the
+// error and keeps the previous one as the configuration in force.
+func applyConfig(listenAddresses []string, p *parts) func(*config.Config) error {
+	return func(c *config.Config) error {
+		c = withExternalURL(c, listenAddresses)
+		if err := p.alerts.Check(c); err != nil {
 			return err
 		}
-		if err := sources.ApplyConfig(c); err != nil {
+		if err := p.sources.ApplyConfig(c); err != nil {
 			return err
 		}
-		if err := alerts.ApplyConfig(c); err != nil {
+		if err := p.alerts.ApplyConfig(c); err != nil {
 			return err
 		}
 		// Service Center never clears WebsocketOfScSyncerLost either: when
 		// mirrored, it gets InternalError's quiet period.
 		quiet := time.Duration(c.Alarms.InternalErrorAutoClear)
-		return errors.Join(center.SetAutoClear(alarm.InternalError, quiet),
-			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
-	}, reg)
-	if err := cfg.Reload(); err != nil {
-		return fmt.Errorf("configuration not loaded: %w", err)
+		return errors.Join(p.center.SetAutoClear(alarm.InternalError, quiet),
+			p.center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
 	}
+}
 
+// newMetricsRegistry registers every metric the exporter exposes: the
+// collectors reading the components' state, the forwarder's vectors, and
+// the Go runtime and process metrics.
+func newMetricsRegistry(p *parts) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collector.NewBuildInfoCollector(programName),
+		collector.NewReloadCollector(p.config),
+		collector.NewAlarmCollector(p.center),
+		collector.NewHealthCollector(p.health),
+		collector.NewNotifyCollector(p.bus),
+		collector.NewRegistryCollector(p.sources),
+		collector.NewServiceCenterCollector(p.sources),
+	)
+	reg.MustRegister(p.alerts.Collectors()...)
+	return reg
+}
+
+// listen opens --web.listen-address unless the caller passed listeners,
+// and checks --web.config.file, closing the listeners when it is bad.
+func listen(f *flags, listeners []net.Listener) ([]net.Listener, error) {
 	if listeners == nil {
 		for _, addr := range f.listenAddresses {
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				closeAll(listeners)
-				return fmt.Errorf("--web.listen-address %s: %w", addr, err)
+				return nil, fmt.Errorf("--web.listen-address %s: %w", addr, err)
 			}
 			listeners = append(listeners, l)
 		}
@@ -230,103 +289,102 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	if f.webConfigFile != "" {
 		if err := toolkit.Validate(f.webConfigFile); err != nil {
 			closeAll(listeners)
-			return fmt.Errorf("--web.config.file %s: %w", f.webConfigFile, err)
+			return nil, fmt.Errorf("--web.config.file %s: %w", f.webConfigFile, err)
 		}
 	}
+	return listeners, nil
+}
 
-	var ready atomic.Bool
-	handler, err := web.NewHandler(web.Options{
+// newHandler serves the metrics, the API and the status page; ready is
+// whether the run group has started.
+func newHandler(f *flags, logger log.Logger, reg *prometheus.Registry, p *parts, listeners []net.Listener, ready func() bool) (http.Handler, error) {
+	return web.NewHandler(web.Options{
 		Logger: log.With(logger, "component", "web"),
-		Alarms: center,
-		Health: health,
+		Alarms: p.center,
+		Health: p.health,
 		Metrics: promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog:          promhttpLogger{logger},
 			EnableOpenMetrics: true,
 		})),
 		TelemetryPath:   f.telemetryPath,
-		Reload:          cfg.Reload,
+		Reload:          p.config.Reload,
 		EnableLifecycle: f.enableLifecycle,
-		Ready:           func() bool { return ready.Load() && sources.Ready() },
-		Config:          cfg.Redacted,
-		Registry:        sources.Dump,
-		StartTime:       startTime,
+		Ready:           func() bool { return ready() && p.sources.Ready() },
+		Config:          p.config.Redacted,
+		Registry:        p.sources.Dump,
+		StartTime:       p.startTime,
 		Endpoints:       selfEndpoints(listeners, usesTLS(f.webConfigFile)),
-		Sources:         sources,
-		Alertmanagers:   alerts,
-		ReloadStatus:    cfg.Status,
+		Sources:         p.sources,
+		Alertmanagers:   p.alerts,
+		ReloadStatus:    p.config.Status,
 		Cache: func(name string) (web.CacheDumper, error) {
-			d, err := sources.CacheDumper(name)
+			d, err := p.sources.CacheDumper(name)
 			if d == nil { // no typed nil in the interface
 				return nil, err
 			}
 			return d, err
 		},
-		Clusters: sources.Clusters,
+		Clusters: p.sources.Clusters,
 	})
-	if err != nil {
-		closeAll(listeners)
-		return err
-	}
+}
 
-	var g oklogrun.Group
-	{
-		busCtx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return bus.Run(busCtx) }, func(error) { cancel() })
-	}
-	{
-		sourcesCtx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return sources.Run(sourcesCtx) }, func(error) { cancel() })
-	}
-	{
-		alertsCtx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return alerts.Run(alertsCtx) }, func(error) { cancel() })
-	}
-	{
-		server := f.server.newServer(handler)
-		webFlags := &toolkit.FlagConfig{WebListenAddresses: &f.listenAddresses, WebConfigFile: &f.webConfigFile}
-		g.Add(func() error {
-			err := toolkit.ServeMultiple(listeners, server, webFlags, logging.Slog(log.With(logger, "component", "web")))
-			if errors.Is(err, http.ErrServerClosed) {
+// addContextActor runs a component until the group stops; each gets its
+// own context, so that the order of stopping is the group's.
+func addContextActor(g *oklogrun.Group, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Add(func() error { return run(ctx) }, func(error) { cancel() })
+}
+
+// addServer serves handler on the listeners, and shuts the server down
+// within --shutdown.timeout when the group stops.
+func addServer(g *oklogrun.Group, f *flags, handler http.Handler, listeners []net.Listener, logger log.Logger) {
+	server := f.server.newServer(handler)
+	webFlags := &toolkit.FlagConfig{WebListenAddresses: &f.listenAddresses, WebConfigFile: &f.webConfigFile}
+	g.Add(func() error {
+		err := toolkit.ServeMultiple(listeners, server, webFlags, logging.Slog(log.With(logger, "component", "web")))
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}, func(error) {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+		defer cancel()
+		if err := server.Shutdown(shutdownCtx); err != nil {
+			level.Warn(logger).Log("msg", "web server did not shut down in time", "err", err)
+			_ = server.Close()
+		}
+	})
+}
+
+// addReloadOnSIGHUP reloads the configuration on every SIGHUP.
+func addReloadOnSIGHUP(g *oklogrun.Group, cfg *reload.Holder) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	g.Add(func() error {
+		for {
+			select {
+			case <-hup:
+				_ = cfg.Reload() // logged and counted; the running config stays
+			case <-done:
 				return nil
 			}
-			return err
-		}, func(error) {
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
-			defer cancel()
-			if err := server.Shutdown(shutdownCtx); err != nil {
-				level.Warn(logger).Log("msg", "web server did not shut down in time", "err", err)
-				_ = server.Close()
-			}
-		})
-	}
-	{
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		done := make(chan struct{})
-		g.Add(func() error {
-			for {
-				select {
-				case <-hup:
-					_ = cfg.Reload() // logged and counted; the running config stays
-				case <-done:
-					return nil
-				}
-			}
-		}, func(error) { signal.Stop(hup); close(done) })
-	}
-	{
-		stopped := make(chan struct{})
-		g.Add(func() error {
-			select {
-			case <-ctx.Done():
-				level.Info(logger).Log("msg", "shutting down")
-			case <-stopped:
-			}
-			return nil
-		}, func(error) { close(stopped) })
-	}
-	ready.Store(true)
-	return g.Run()
+		}
+	}, func(error) { signal.Stop(hup); close(done) })
+}
+
+// addUntilDone stops the group when ctx is done (SIGTERM, SIGINT, or a
+// test's cancel).
+func addUntilDone(g *oklogrun.Group, ctx context.Context, logger log.Logger) {
+	stopped := make(chan struct{})
+	g.Add(func() error {
+		select {
+		case <-ctx.Done():
+			level.Info(logger).Log("msg", "shutting down")
+		case <-stopped:
+		}
+		return nil
+	}, func(error) { close(stopped) })
 }
 
 func closeAll(ls []net.Listener) {

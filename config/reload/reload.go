@@ -1,4 +1,8 @@
-package main
+// Package reload holds the running configuration: it loads the file,
+// hands a new configuration to the components that follow it, keeps the old
+// one when anything fails, and records every attempt for the
+// servicecomb_exporter_config_* metrics and the status page.
+package reload
 
 import (
 	"fmt"
@@ -9,17 +13,27 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
-	"github.com/servicecomb/servicecomb_exporter/web"
 )
 
-// configHolder owns the running configuration: it loads the file, hands a
+// Status is the record of configuration loads, read by the metrics and by
+// the status page.
+type Status struct {
+	File        string    // the configuration file, or "(defaults)"
+	LastAttempt time.Time // zero before the first load
+	Successful  bool      // whether the last attempt succeeded
+	LastSuccess time.Time
+	LastError   string // "" after a success
+	Successes   uint64
+	Failures    uint64
+}
+
+// Holder owns the running configuration: it loads the file, hands a
 // new configuration to the components that follow it, and keeps the old one
 // when anything fails.
-type configHolder struct {
+type Holder struct {
 	logger   log.Logger
 	filename string // "" runs on defaults; reloads then keep the defaults
 	apply    func(*config.Config) error
@@ -30,46 +44,26 @@ type configHolder struct {
 	// status is the one record of load results: the metrics and the status
 	// page both read it.
 	statusMu sync.Mutex
-	status   web.ReloadStatus
+	status   Status
 }
 
-func newConfigHolder(logger log.Logger, filename string, apply func(*config.Config) error, reg prometheus.Registerer) *configHolder {
-	h := &configHolder{logger: logger, filename: filename, apply: apply}
+// New returns a holder of the configuration in filename ("" for the
+// defaults) that hands every loaded configuration to apply. Nothing is
+// loaded before the first Reload.
+func New(logger log.Logger, filename string, apply func(*config.Config) error) *Holder {
+	h := &Holder{logger: logger, filename: filename, apply: apply}
 	h.status.File = h.filenameOrDefaults()
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "servicecomb_exporter", Name: "config_last_reload_successful",
-			Help: "Whether the last configuration load or reload succeeded (1) or failed (0).",
-		}, func() float64 { return boolFloat(h.Status().Successful) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "servicecomb_exporter", Name: "config_last_reload_success_timestamp_seconds",
-			Help: "Unix time of the last successful configuration load or reload.",
-		}, func() float64 { return unixSeconds(h.Status().LastSuccess) }),
-	)
-	for _, result := range []string{"success", "failure"} {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "servicecomb_exporter", Name: "config_reloads_total",
-			Help:        "Configuration loads and reloads, by result (success or failure).",
-			ConstLabels: prometheus.Labels{"result": result},
-		}, func() float64 {
-			s := h.Status()
-			if result == "success" {
-				return float64(s.Successes)
-			}
-			return float64(s.Failures)
-		}))
-	}
 	return h
 }
 
 // Status returns the record of configuration loads.
-func (h *configHolder) Status() web.ReloadStatus {
+func (h *Holder) Status() Status {
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	return h.status
 }
 
-func (h *configHolder) record(err error) {
+func (h *Holder) record(err error) {
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	now := time.Now()
@@ -83,26 +77,12 @@ func (h *configHolder) record(err error) {
 	h.status.Successes++
 }
 
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func unixSeconds(t time.Time) float64 {
-	if t.IsZero() {
-		return 0
-	}
-	return float64(t.UnixNano()) / 1e9
-}
-
 // Current returns the configuration in force.
-func (h *configHolder) Current() *config.Config { return h.current.Load() }
+func (h *Holder) Current() *config.Config { return h.current.Load() }
 
 // Reload reads the file and applies it. On any error the running
 // configuration stays in force and the error names the key and line.
-func (h *configHolder) Reload() error {
+func (h *Holder) Reload() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	err := h.load()
@@ -119,7 +99,7 @@ func (h *configHolder) Reload() error {
 	return nil
 }
 
-func (h *configHolder) load() error {
+func (h *Holder) load() error {
 	cfg := config.Default()
 	if h.filename != "" {
 		data, err := os.ReadFile(h.filename)
@@ -141,7 +121,7 @@ func (h *configHolder) load() error {
 }
 
 // Redacted is the running configuration as YAML without secrets.
-func (h *configHolder) Redacted() ([]byte, error) {
+func (h *Holder) Redacted() ([]byte, error) {
 	cfg := h.Current()
 	if cfg == nil {
 		return nil, fmt.Errorf("no configuration loaded")
@@ -149,7 +129,7 @@ func (h *configHolder) Redacted() ([]byte, error) {
 	return cfg.Redacted()
 }
 
-func (h *configHolder) filenameOrDefaults() string {
+func (h *Holder) filenameOrDefaults() string {
 	if h.filename == "" {
 		return "(defaults)"
 	}

@@ -1,0 +1,56 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/servicecomb/servicecomb_exporter/config/reload"
+)
+
+type fakeReload reload.Status
+
+func (f fakeReload) Status() reload.Status { return reload.Status(f) }
+
+func TestReloadCollector(t *testing.T) {
+	const head = `
+# HELP servicecomb_exporter_config_last_reload_success_timestamp_seconds Unix time of the last successful configuration load or reload.
+# TYPE servicecomb_exporter_config_last_reload_success_timestamp_seconds gauge
+# HELP servicecomb_exporter_config_last_reload_successful Whether the last configuration load or reload succeeded (1) or failed (0).
+# TYPE servicecomb_exporter_config_last_reload_successful gauge
+# HELP servicecomb_exporter_config_reloads_total Configuration loads and reloads, by result (success or failure).
+# TYPE servicecomb_exporter_config_reloads_total counter
+`
+	for _, tt := range []struct {
+		name   string
+		status reload.Status
+		want   string
+	}{
+		{"before the first load", reload.Status{}, `
+servicecomb_exporter_config_last_reload_success_timestamp_seconds 0
+servicecomb_exporter_config_last_reload_successful 0
+servicecomb_exporter_config_reloads_total{result="failure"} 0
+servicecomb_exporter_config_reloads_total{result="success"} 0
+`},
+		{"a failure after successes", reload.Status{Successful: false, LastSuccess: time.Unix(1700000000, 500000000), Successes: 3, Failures: 1}, `
+servicecomb_exporter_config_last_reload_success_timestamp_seconds 1.7000000005e+09
+servicecomb_exporter_config_last_reload_successful 0
+servicecomb_exporter_config_reloads_total{result="failure"} 1
+servicecomb_exporter_config_reloads_total{result="success"} 3
+`},
+		{"a success", reload.Status{Successful: true, LastSuccess: time.Unix(1700000001, 0), Successes: 1}, `
+servicecomb_exporter_config_last_reload_success_timestamp_seconds 1.700000001e+09
+servicecomb_exporter_config_last_reload_successful 1
+servicecomb_exporter_config_reloads_total{result="failure"} 0
+servicecomb_exporter_config_reloads_total{result="success"} 1
+`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := testutil.CollectAndCompare(NewReloadCollector(fakeReload(tt.status)), strings.NewReader(head+tt.want)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
