@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/servicecomb/servicecomb_exporter/config/reload"
@@ -50,6 +51,47 @@ servicecomb_exporter_config_reloads_total{result="success"} 1
 		t.Run(tt.name, func(t *testing.T) {
 			if err := testutil.CollectAndCompare(NewReloadCollector(fakeReload(tt.status)), strings.NewReader(head+tt.want)); err != nil {
 				t.Error(err)
+			}
+		})
+	}
+}
+
+// BenchmarkReloadCollector gathers the configuration metrics as the
+// collector builds them, against the baseline of the GaugeFunc and
+// CounterFunc metrics package main registered before (same names, types and
+// help), in the same run.
+func BenchmarkReloadCollector(b *testing.B) {
+	h := fakeReload(reload.Status{Successful: true, LastSuccess: time.Now(), Successes: 3, Failures: 1})
+	funcs := prometheus.NewRegistry()
+	funcs.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "servicecomb_exporter", Name: "config_last_reload_successful",
+			Help: "Whether the last configuration load or reload succeeded (1) or failed (0)."},
+			func() float64 { return map[bool]float64{true: 1}[h.Status().Successful] }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "servicecomb_exporter", Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration load or reload."},
+			func() float64 { return float64(h.Status().LastSuccess.UnixNano()) / 1e9 }),
+	)
+	for _, result := range []string{"success", "failure"} {
+		funcs.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "servicecomb_exporter", Name: "config_reloads_total",
+			Help: "Configuration loads and reloads, by result (success or failure).", ConstLabels: prometheus.Labels{"result": result}},
+			func() float64 {
+				if result == "success" {
+					return float64(h.Status().Successes)
+				}
+				return float64(h.Status().Failures)
+			}))
+	}
+	coll := prometheus.NewRegistry()
+	coll.MustRegister(NewReloadCollector(h))
+	for _, bm := range []struct {
+		name string
+		reg  *prometheus.Registry
+	}{{"baseline-funcs", funcs}, {"collector", coll}} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bm.reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
