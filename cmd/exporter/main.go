@@ -166,29 +166,30 @@ func isInfoFlag(args []string) bool {
 // HTTP reading them.
 func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []net.Listener) error {
 	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
-	p := &parts{startTime: time.Now()}
+	startTime := time.Now()
 
-	p.bus = notify.New(log.With(logger, "component", "notify"))
-	alarmType, err := p.bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
+	bus := notify.New(log.With(logger, "component", "notify"))
+	alarmType, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
 	if err != nil {
 		return err
 	}
-	p.center = alarm.NewCenter(p.bus, alarmType, log.With(logger, "component", "alarm"))
-	defer p.center.Close()
-	if err := p.bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
+	center := alarm.NewCenter(bus, alarmType, log.With(logger, "component", "alarm"))
+	defer center.Close()
+	if err := bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
 		return err
 	}
-	p.sources = source.NewManager(log.With(logger, "component", "source"), p.center)
-	p.health = alarm.NewHealthChecker(p.center, p.sources)
-	p.alerts = forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: p.center, EventType: alarmType})
-	if err := p.bus.Subscribe(p.alerts.Subscriber()); err != nil {
+	sources := source.NewManager(log.With(logger, "component", "source"), center)
+	health := alarm.NewHealthChecker(center, sources)
+	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center, EventType: alarmType})
+	if err := bus.Subscribe(alerts.Subscriber()); err != nil {
 		return err
 	}
 
-	p.config = reload.New(log.With(logger, "component", "config"), f.configFile, applyConfig(f.listenAddresses, p))
-	if err := p.config.Reload(); err != nil {
+	cfg := reload.New(log.With(logger, "component", "config"), f.configFile, applyConfig(f.listenAddresses, sources, alerts, center))
+	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("configuration not loaded: %w", err)
 	}
+	p := &parts{startTime: startTime, bus: bus, center: center, sources: sources, health: health, alerts: alerts, config: cfg}
 	reg := newMetricsRegistry(p)
 
 	if listeners, err = listen(f, listeners); err != nil {
@@ -202,18 +203,18 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	}
 
 	var g oklogrun.Group
-	addContextActor(&g, p.bus.Run)
-	addContextActor(&g, p.sources.Run)
-	addContextActor(&g, p.alerts.Run)
+	addContextActor(&g, bus.Run)
+	addContextActor(&g, sources.Run)
+	addContextActor(&g, alerts.Run)
 	addServer(&g, f, handler, listeners, logger)
-	addReloadOnSIGHUP(&g, p.config)
+	addReloadOnSIGHUP(&g, cfg)
 	addUntilDone(&g, ctx, logger)
 	ready.Store(true)
 	return g.Run()
 }
 
-// parts are the exporter's long-lived components, named once in
-// runExporter and handed to the helpers that wire them further.
+// parts are the exporter's long-lived components, built in runExporter and
+// handed together to the helpers that expose them (metrics, HTTP).
 type parts struct {
 	startTime time.Time
 	bus       *notify.Bus
@@ -229,27 +230,27 @@ type parts struct {
 // source manager builds every source before it stops or starts one, so a
 // refusal by either leaves everything as it was. The steps after the
 // sources (the forwarder building the clients its check accepted, the alarm
-// center taking a period the config package validated) fail only on a
-// credential file removed meanwhile or on a programming error; then the
-// sources already run the new configuration while the holder reports the
-// error and keeps the previous one as the configuration in force.
-func applyConfig(listenAddresses []string, p *parts) func(*config.Config) error {
+// center taking a period the config package validated) fail only when a
+// file changed since the check or on a programming error; the sources then
+// already run the new configuration, while the holder reports the error and
+// keeps the previous one as its record (the dump, the status page).
+func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forwarder.Forwarder, center *alarm.Center) func(*config.Config) error {
 	return func(c *config.Config) error {
 		c = withExternalURL(c, listenAddresses)
-		if err := p.alerts.Check(c); err != nil {
+		if err := alerts.Check(c); err != nil {
 			return err
 		}
-		if err := p.sources.ApplyConfig(c); err != nil {
+		if err := sources.ApplyConfig(c); err != nil {
 			return err
 		}
-		if err := p.alerts.ApplyConfig(c); err != nil {
+		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
 		// Service Center never clears WebsocketOfScSyncerLost either: when
 		// mirrored, it gets InternalError's quiet period.
 		quiet := time.Duration(c.Alarms.InternalErrorAutoClear)
-		return errors.Join(p.center.SetAutoClear(alarm.InternalError, quiet),
-			p.center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
+		return errors.Join(center.SetAutoClear(alarm.InternalError, quiet),
+			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
 	}
 }
 
