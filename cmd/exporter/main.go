@@ -207,11 +207,7 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
-		// Service Center never clears WebsocketOfScSyncerLost either: when
-		// mirrored, it gets InternalError's quiet period.
-		quiet := time.Duration(c.Alarms.InternalErrorAutoClear)
-		return errors.Join(center.SetAutoClear(alarm.InternalError, quiet),
-			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
+		return applyAlarmsConfig(center, c.Alarms)
 	}, reg)
 	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("configuration not loaded: %w", err)
