@@ -700,3 +700,26 @@ func TestCheckRefusesUnreadableCredentials(t *testing.T) {
 		t.Fatalf("Check: %v; want an error naming the key", err)
 	}
 }
+
+// TestRunBeforeApplyConfig: a forwarder runs before its first configuration
+// without resending (it has no interval yet), and resends at the configured
+// interval once it has one.
+func TestRunBeforeApplyConfig(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	bus := notify.New(nil)
+	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := alarm.NewCenter(bus, typ, nil)
+	f := New(Options{Alarms: c, EventType: typ, FlushTimeout: 2 * time.Second})
+	stop := runForwarder(t, f)
+	defer stop()
+	raiseMany(t, c, 1)
+	if err := f.ApplyConfig(alertingConfig(50*time.Millisecond, srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "resends at the configured interval", 5*time.Second, func() bool { return len(rec.sizes()) >= 3 })
+}
