@@ -142,11 +142,6 @@ type Definition struct {
 	AutoClearAfter time.Duration
 }
 
-// DefaultInternalErrorAutoClear is how long InternalError stays active after
-// the last 5xx. Service Center never clears it, so its alert would fire
-// forever and teach operators to ignore it.
-const DefaultInternalErrorAutoClear = 5 * time.Minute
-
 // builtinDefinitions are registered in every Center.
 func builtinDefinitions() []Definition {
 	return []Definition{
@@ -156,18 +151,15 @@ func builtinDefinitions() []Definition {
 			Summary:  "A registry backend cannot be reached.",
 		},
 		{
-			ID:             InternalError,
-			Severity:       "warning",
-			Summary:        "The exporter answered requests with server errors.",
-			AutoClearAfter: DefaultInternalErrorAutoClear,
+			ID:       InternalError,
+			Severity: "warning",
+			Summary:  "The exporter answered requests with server errors.",
+			// Service Center never clears it: its quiet period is
+			// alarms.internal_error_auto_clear, which the wiring sets with
+			// SetAutoClear from every configuration it applies.
 		},
 	}
 }
-
-// DefaultMirroredAutoClear is how long a mirrored WebsocketOfScSyncerLost
-// stays active after it last changed: Service Center raises it once, when
-// the connection breaks, and never clears it.
-const DefaultMirroredAutoClear = DefaultInternalErrorAutoClear
 
 // serviceCenterDefinitions describe ids the exporter never raises for
 // itself with an empty source (alarms mirrored from Service Center, and
@@ -186,10 +178,12 @@ func serviceCenterDefinitions() []Definition {
 			Summary:  "Service Center's syncer received an incomplete incremental pull from a peer cluster.",
 		},
 		{
-			ID:             WebsocketOfScSyncerLost,
-			Severity:       "warning",
-			Summary:        "The websocket between Service Center and its syncer was lost.",
-			AutoClearAfter: DefaultMirroredAutoClear,
+			ID:       WebsocketOfScSyncerLost,
+			Severity: "warning",
+			Summary:  "The websocket between Service Center and its syncer was lost.",
+			// Raised once when the connection breaks and never cleared by
+			// Service Center: the wiring gives it InternalError's quiet
+			// period.
 		},
 	}
 }

@@ -341,7 +341,7 @@ func TestDefinitions(t *testing.T) {
 	if d := h.center.Definition(BackendConnectionRefuse); d.Severity != "critical" || d.Summary == "" {
 		t.Errorf("BackendConnectionRefuse: %+v", d)
 	}
-	if d := h.center.Definition(InternalError); d.Severity != "warning" || d.AutoClearAfter != DefaultInternalErrorAutoClear {
+	if d := h.center.Definition(InternalError); d.Severity != "warning" || d.AutoClearAfter != 0 { // set from the configuration
 		t.Errorf("InternalError: %+v", d)
 	}
 	if d := h.center.Definition("Mirrored"); d.Severity != "warning" || !strings.Contains(d.Summary, "Mirrored") {

@@ -22,11 +22,18 @@ import (
 )
 
 // Default values. They are applied before a file is decoded, so an explicit
-// value in the file (including an explicit 0) always wins over them.
+// value in the file (including an explicit 0) always wins over them. This
+// package is their only home: components take the resolved values.
 const (
-	defaultInternalErrorAutoClear = model.Duration(5 * time.Minute)
+	// DefaultInternalErrorAutoClear is alarms.internal_error_auto_clear:
+	// Service Center never clears InternalError, so its alert would fire
+	// forever and teach operators to ignore it.
+	DefaultInternalErrorAutoClear = model.Duration(5 * time.Minute)
 
-	defaultEtcdPrefix         = "/cse-sr"
+	// DefaultEtcdPrefix is Service Center's root key in etcd, the default of
+	// sources[].etcd.prefix.
+	DefaultEtcdPrefix = "/cse-sr"
+
 	defaultEtcdDialTimeout    = model.Duration(5 * time.Second)
 	defaultEtcdRequestTimeout = model.Duration(10 * time.Second)
 
@@ -96,6 +103,9 @@ type EtcdConfig struct {
 	PasswordFile   string           `yaml:"password_file,omitempty"`
 	DialTimeout    model.Duration   `yaml:"dial_timeout"`
 	RequestTimeout model.Duration   `yaml:"request_timeout"`
+
+	// fileSecret is what loading read from PasswordFile (see ReadPassword).
+	fileSecret loadedSecret
 }
 
 // ServiceCenterConfig polls Service Center's REST API.
@@ -109,6 +119,7 @@ type ServiceCenterConfig struct {
 	Username     string        `yaml:"username,omitempty"`
 	Password     config.Secret `yaml:"password,omitempty"`
 	PasswordFile string        `yaml:"password_file,omitempty"`
+	fileSecret   loadedSecret  // what loading read from PasswordFile
 	// LoginMaxFailures failed logins may be made in a row; after that, one
 	// more every LoginFailureInterval, so that Service Center never bans
 	// the account.
@@ -140,7 +151,7 @@ type AlertmanagerConfig struct {
 func Default() *Config {
 	return &Config{
 		Registry: RegistryConfig{ExcludeGlobalServices: true},
-		Alarms:   AlarmsConfig{InternalErrorAutoClear: defaultInternalErrorAutoClear},
+		Alarms:   AlarmsConfig{InternalErrorAutoClear: DefaultInternalErrorAutoClear},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   defaultAlertnamePrefix,
 			ResendInterval:    defaultResendInterval,
@@ -158,16 +169,20 @@ type defaulter interface {
 	setDefaults()
 }
 
-func (e *EtcdConfig) setDefaults() {
-	*e = EtcdConfig{
-		Prefix:         defaultEtcdPrefix,
+// DefaultEtcdConfig returns an etcd source section with every default set
+// and no endpoints, as the decoder starts each one written in a file.
+func DefaultEtcdConfig() EtcdConfig {
+	return EtcdConfig{
+		Prefix:         DefaultEtcdPrefix,
 		DialTimeout:    defaultEtcdDialTimeout,
 		RequestTimeout: defaultEtcdRequestTimeout,
 	}
 }
 
-func (s *ServiceCenterConfig) setDefaults() {
-	*s = ServiceCenterConfig{
+// DefaultServiceCenterConfig returns a Service Center source section with
+// every default set and no endpoints.
+func DefaultServiceCenterConfig() ServiceCenterConfig {
+	return ServiceCenterConfig{
 		PollInterval:         defaultSCPollInterval,
 		RequestTimeout:       defaultSCRequestTimeout,
 		HTTPClientConfig:     config.DefaultHTTPClientConfig,
@@ -176,12 +191,18 @@ func (s *ServiceCenterConfig) setDefaults() {
 	}
 }
 
-func (a *AlertmanagerConfig) setDefaults() {
-	*a = AlertmanagerConfig{
+// DefaultAlertmanagerConfig returns an Alertmanager entry with every default
+// set and no URL.
+func DefaultAlertmanagerConfig() AlertmanagerConfig {
+	return AlertmanagerConfig{
 		Timeout:          defaultAlertmanagerTimeout,
 		HTTPClientConfig: config.DefaultHTTPClientConfig,
 	}
 }
+
+func (e *EtcdConfig) setDefaults()          { *e = DefaultEtcdConfig() }
+func (s *ServiceCenterConfig) setDefaults() { *s = DefaultServiceCenterConfig() }
+func (a *AlertmanagerConfig) setDefaults()  { *a = DefaultAlertmanagerConfig() }
 
 // Load reads and parses the configuration file. Relative file paths inside it
 // (password_file and the files of tls_config / http_config) are resolved
@@ -267,20 +288,36 @@ func (c *Config) setDirectory(dir string) {
 	}
 }
 
+// loadedSecret is the content of a secret file as read while loading. It is
+// unexported, so it is neither decoded, marshaled nor redacted, but it takes
+// part in comparisons of configurations: a source whose password file
+// changed between two loads compares unequal and is rebuilt.
+type loadedSecret struct {
+	file  string // the path it was read from
+	value config.Secret
+}
+
 // ReadPassword returns the etcd password, read from password_file if set.
 func (e *EtcdConfig) ReadPassword() (string, error) {
-	return readPassword(e.Password, e.PasswordFile)
+	return readPassword(e.Password, e.PasswordFile, e.fileSecret)
 }
 
 // ReadPassword returns the Service Center password, read from password_file
 // if set.
 func (s *ServiceCenterConfig) ReadPassword() (string, error) {
-	return readPassword(s.Password, s.PasswordFile)
+	return readPassword(s.Password, s.PasswordFile, s.fileSecret)
 }
 
-func readPassword(password config.Secret, file string) (string, error) {
+// readPassword returns the password of a section. A configuration that was
+// loaded already holds the file's content, read once by validation, so that
+// every component sees the same password for one load and a reload re-reads
+// the file (rotation). Sections built in code are read now.
+func readPassword(password config.Secret, file string, loaded loadedSecret) (string, error) {
 	if file == "" {
 		return string(password), nil
+	}
+	if loaded.file == file {
+		return string(loaded.value), nil
 	}
 	p, err := readSecretFile(file)
 	if err != nil {

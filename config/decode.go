@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -74,31 +75,78 @@ func parseDocument(data []byte) (*yaml.Node, *Error) {
 	return &doc, nil
 }
 
-// syntaxError turns yaml.v3's "yaml: line N: problem" into an Error.
+// pinnedYAMLVersion is the gopkg.in/yaml.v3 release whose error text
+// syntaxError reads (TestYAMLVersionIsPinned compares it with the linked
+// one). A document that does not parse has no yaml.Node to take a position
+// from: yaml.v3 reports such errors only as text.
+const pinnedYAMLVersion = "v3.0.1"
+
+// yamlSyntaxError is the form of every error yaml.v3 returns for a document
+// it cannot parse: "yaml: ", then "line N: " unless N would be 0.
+var yamlSyntaxError = regexp.MustCompile(`(?s)^yaml: (?:line ([0-9]+): )?(.*)$`)
+
+// syntaxError turns yaml.v3's "yaml: line N: problem" into an Error. Text
+// of another form is kept whole, on line 1, so that an upgrade that
+// changes the form still yields an error naming the file.
 func syntaxError(err error, data []byte) *Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, problem, ok := strings.Cut(rest, ": "); ok {
-			if n, convErr := strconv.Atoi(num); convErr == nil {
-				if isParserProblem(problem) {
-					n++
-				}
-				if problem == tabProblem {
-					n = tabLine(data, n)
-				}
-				return &Error{Line: n, Msg: "invalid YAML: " + problem}
-			}
-		}
+	m := yamlSyntaxError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{Line: 1, Msg: "invalid YAML: " + err.Error()}
 	}
-	// yaml.v3 reports an unknown alias without a position; find it ourselves.
-	if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+	num, problem := m[1], m[2]
+	if num != "" {
+		n, convErr := strconv.Atoi(num)
+		if convErr != nil {
+			return &Error{Line: 1, Msg: "invalid YAML: " + problem}
+		}
+		if isParserProblem(problem) {
+			n++
+		}
+		if problem == tabProblem {
+			n = tabLine(data, n)
+		}
+		return &Error{Line: n, Msg: "invalid YAML: " + problem}
+	}
+	// yaml.v3 reports an unknown alias without a position; find its node.
+	if name, ok := strings.CutPrefix(problem, "unknown anchor '"); ok {
 		name = strings.TrimSuffix(name, "' referenced")
-		return &Error{Line: lineOf(data, "*"+name), Msg: "invalid YAML: " + msg}
+		return &Error{Line: aliasLine(data, name), Msg: "invalid YAML: " + problem}
 	}
 	// Everything else comes from the parser or scanner, which leave out
 	// "line N: " when the problem is on the first line: yaml.v3 tests its
 	// zero-based line number against 0.
-	return &Error{Line: 1, Msg: "invalid YAML: " + msg}
+	return &Error{Line: 1, Msg: "invalid YAML: " + problem}
+}
+
+// aliasLine returns the line of the first alias *name in data, whose anchor
+// is not defined. It defines the anchor on a line of its own before the
+// document, so that the document parses and the alias node carries its
+// position; when that does not parse (the root is not a block mapping, or
+// another alias is undefined too) it falls back to the first "*name" in
+// the text.
+func aliasLine(data []byte, name string) int {
+	patched := append([]byte("__undefined_anchor__: &"+name+" ~\n"), data...)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(patched, &doc); err == nil {
+		if n := findAlias(&doc, name); n != nil {
+			return n.Line - 1
+		}
+	}
+	return lineOf(data, "*"+name)
+}
+
+// findAlias returns the first alias node of name below n, in document
+// order. It does not follow aliases, so it always ends.
+func findAlias(n *yaml.Node, name string) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Value == name {
+		return n
+	}
+	for _, c := range n.Content {
+		if found := findAlias(c, name); found != nil {
+			return found
+		}
+	}
+	return nil
 }
 
 // tabProblem is the scanner's complaint about a tab in indentation. yaml.v3
@@ -122,7 +170,7 @@ func tabLine(data []byte, from int) int {
 }
 
 // isParserProblem reports whether problem comes from yaml.v3's parser (as
-// opposed to its scanner). yaml.v3 v3.0.1 prints the parser's zero-based line
+// opposed to its scanner). yaml.v3 v3.0.1 (pinnedYAMLVersion) prints the parser's zero-based line
 // numbers without adding one, so those need correcting. The strings are the
 // complete list of parser problems in parserc.go; a scanner problem never
 // uses one of them.

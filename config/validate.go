@@ -93,7 +93,7 @@ func (ps *problems) etcd(e *EtcdConfig, p keyPath) {
 	if err := e.TLSConfig.Validate(); err != nil {
 		ps.addf(p.key("tls_config"), "%v", err)
 	}
-	ps.password(e.Password, e.PasswordFile, p)
+	ps.password(e.Password, e.PasswordFile, &e.fileSecret, p)
 	ps.positive(p.key("dial_timeout"), e.DialTimeout)
 	ps.positive(p.key("request_timeout"), e.RequestTimeout)
 }
@@ -103,7 +103,7 @@ func (ps *problems) serviceCenter(s *ServiceCenterConfig, p keyPath) {
 	ps.positive(p.key("poll_interval"), s.PollInterval)
 	ps.positive(p.key("request_timeout"), s.RequestTimeout)
 	ps.httpClient(&s.HTTPClientConfig, p.key("http_config"))
-	ps.password(s.Password, s.PasswordFile, p)
+	ps.password(s.Password, s.PasswordFile, &s.fileSecret, p)
 	if s.LoginMaxFailures < 1 {
 		ps.addf(p.key("login_max_failures"), "must be at least 1, got %d", s.LoginMaxFailures)
 	}
@@ -206,17 +206,21 @@ func (ps *problems) httpClient(hc *config.HTTPClientConfig, p keyPath) {
 }
 
 // password checks the password / password_file pair of the section at p.
-// The file is read now so that a typo fails at startup, not at the first
-// connection attempt.
-func (ps *problems) password(password config.Secret, file string, p keyPath) {
+// The file is read now, the only time for this load, so that a typo fails
+// at startup, not at the first connection attempt; its content is kept in
+// loaded for ReadPassword.
+func (ps *problems) password(password config.Secret, file string, loaded *loadedSecret, p keyPath) {
 	switch {
 	case file == "":
 	case password != "":
 		ps.addf(p.key("password_file"), "password and password_file are mutually exclusive")
 	default:
-		if _, err := readSecretFile(file); err != nil {
+		v, err := readSecretFile(file)
+		if err != nil {
 			ps.addf(p.key("password_file"), "%v", err)
+			return
 		}
+		*loaded = loadedSecret{file: file, value: config.Secret(v)}
 	}
 }
 

@@ -100,12 +100,11 @@ func New(o Options) *Forwarder {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	d := config.Default().Alerting
+	// The alerting settings come with the first ApplyConfig, resolved by
+	// config; until then there is no Alertmanager to send to.
 	return &Forwarder{
-		opts:      o,
-		metrics:   newMetrics(),
-		mapping:   Mapping{AlertnamePrefix: d.AlertnamePrefix, ResendInterval: time.Duration(d.ResendInterval)},
-		retention: time.Duration(d.ResolvedRetention), batch: d.MaxBatchSize, capacity: d.QueueCapacity,
+		opts:    o,
+		metrics: newMetrics(),
 		tracked: map[key]tracked{},
 		ams:     map[string]*runningAM{},
 		resend:  make(chan struct{}, 1),
@@ -138,11 +137,10 @@ func (f *Forwarder) onTransition(t tracked) {
 }
 
 // Check reports whether ApplyConfig would accept cfg, changing nothing, so
-// that a reload can check every part before applying any.
+// that a reload can check every part before applying any. config has
+// validated cfg's values; what is left is what only building the clients
+// shows.
 func (f *Forwarder) Check(cfg *config.Config) error {
-	if _, err := alertmanagersByURL(cfg.Alerting); err != nil {
-		return err
-	}
 	for i, amc := range cfg.Alerting.Alertmanagers {
 		if _, err := commoncfg.NewClientFromConfig(amc.HTTPClientConfig, "check"); err != nil {
 			return fmt.Errorf("alerting.alertmanagers[%d].http_config: %w", i, err)
@@ -185,26 +183,21 @@ func credentialFiles(c commoncfg.HTTPClientConfig) map[string]string {
 	return files
 }
 
-func alertmanagersByURL(ac config.AlertingConfig) (map[string]config.AlertmanagerConfig, error) {
+// alertmanagersByURL keys the Alertmanagers by their redacted URL, which
+// config has checked to be unique.
+func alertmanagersByURL(ac config.AlertingConfig) map[string]config.AlertmanagerConfig {
 	next := map[string]config.AlertmanagerConfig{}
-	for i, amc := range ac.Alertmanagers {
-		url := amc.URL.Redacted()
-		if _, dup := next[url]; dup {
-			return nil, fmt.Errorf("alerting.alertmanagers[%d]: %s is listed twice", i, url)
-		}
-		next[url] = amc
+	for _, amc := range ac.Alertmanagers {
+		next[amc.URL.Redacted()] = amc
 	}
-	return next, nil
+	return next
 }
 
 // ApplyConfig applies the alerting section and the external URL. Unchanged
 // Alertmanagers keep their queues; on any error nothing changes.
 func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 	ac := cfg.Alerting
-	next, err := alertmanagersByURL(ac)
-	if err != nil {
-		return err
-	}
+	next := alertmanagersByURL(ac)
 	var stopping []*runningAM
 	f.mu.Lock()
 	started := map[string]*alertmanager{}
@@ -324,8 +317,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	interval := f.mapping.ResendInterval
 	f.mu.Unlock()
 
-	ticker := time.NewTicker(interval)
+	// Not configured yet: no resends until ApplyConfig sets the interval
+	// (and signals f.resend).
+	ticker := time.NewTicker(time.Hour)
 	defer ticker.Stop()
+	resetTicker(ticker, interval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -343,11 +339,21 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.mu.Lock()
 			interval = f.mapping.ResendInterval
 			f.mu.Unlock()
-			ticker.Reset(interval)
+			resetTicker(ticker, interval)
 		case <-ticker.C:
 			f.Resend()
 		}
 	}
+}
+
+// resetTicker makes t tick every interval, or stops it for an interval not
+// configured yet.
+func resetTicker(t *time.Ticker, interval time.Duration) {
+	if interval <= 0 {
+		t.Stop()
+		return
+	}
+	t.Reset(interval)
 }
 
 // Resend re-reads the alarm list and sends every active alarm, and every

@@ -634,12 +634,8 @@ func TestApplyConfigChanges(t *testing.T) {
 	c, f := standalone(t, alertingConfig(time.Hour, srv.URL))
 	raiseMany(t, c, 2)
 	f.Resend()
-	if err := f.ApplyConfig(alertingConfig(time.Hour, srv.URL, srv.URL)); err == nil {
-		t.Error("a duplicate Alertmanager was accepted")
-	}
-	if got := f.QueueLengths()[srv.URL]; got != 2 {
-		t.Errorf("failed reload changed the queue: %d", got)
-	}
+	// Duplicate Alertmanagers are refused by config (its "is listed twice"
+	// test), before any component sees them.
 	// An unchanged Alertmanager keeps its queue; a new one starts with the
 	// current state; a removed one is forgotten, metrics included.
 	if err := f.ApplyConfig(alertingConfig(time.Hour, srv.URL, srv.URL+"/second")); err != nil {
@@ -703,4 +699,27 @@ func TestCheckRefusesUnreadableCredentials(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "alerting.alertmanagers[0].http_config.authorization.credentials_file") {
 		t.Fatalf("Check: %v; want an error naming the key", err)
 	}
+}
+
+// TestRunBeforeApplyConfig: a forwarder runs before its first configuration
+// without resending (it has no interval yet), and resends at the configured
+// interval once it has one.
+func TestRunBeforeApplyConfig(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	bus := notify.New(nil)
+	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := alarm.NewCenter(bus, typ, nil)
+	f := New(Options{Alarms: c, EventType: typ, FlushTimeout: 2 * time.Second})
+	stop := runForwarder(t, f)
+	defer stop()
+	raiseMany(t, c, 1)
+	if err := f.ApplyConfig(alertingConfig(50*time.Millisecond, srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "resends at the configured interval", 5*time.Second, func() bool { return len(rec.sizes()) >= 3 })
 }

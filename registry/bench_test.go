@@ -12,7 +12,7 @@ import (
 // values: the ratio is what counting adds to decoding (the per-service
 // entries of the counting rules included).
 func BenchmarkApplyList(b *testing.B) {
-	l := NewLayout("")
+	l := NewLayout(testPrefix)
 	var services, instances []Event
 	for s := range 1000 {
 		id := fmt.Sprintf("%040x", s)

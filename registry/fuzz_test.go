@@ -8,7 +8,7 @@ import (
 )
 
 func FuzzParse(f *testing.F) {
-	l := NewLayout(DefaultPrefix)
+	l := NewLayout(testPrefix)
 	for _, seed := range []string{
 		"/cse-sr/domains/default", "/cse-sr/projects/a/b", "/cse-sr/ms/files/a/b/c",
 		"/cse-sr/inst/files/a/b/c/d", "/cse-sr/inst/files/a//c/d", "/cse-sr/inst/files/\xff/b/c/d", "/x",
@@ -45,7 +45,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte(`{"status":"UP"}`), []byte(`{"status":"DOWN"}`), []byte(`{"appId":"a"}`))
 	f.Add([]byte(`{"status":`), []byte(""), []byte("\xff"))
 	f.Add([]byte(`{"status":"UP"}`), []byte(`[1,2]`), []byte(`{"appId":"default","framework":{"name":"\u0000"}}`))
-	l := NewLayout(DefaultPrefix)
+	l := NewLayout(testPrefix)
 	good := l.InstanceKey("d", "p", "s", "good")
 	fuzzed := l.InstanceKey("d", "p", "s", "fuzzed")
 	svcKey := l.ServiceKey("default", "default", "s")

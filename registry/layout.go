@@ -12,9 +12,6 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultPrefix is Service Center's root key in etcd.
-const DefaultPrefix = "/cse-sr"
-
 // Kind is what a registry key stores.
 type Kind uint8
 
@@ -73,11 +70,9 @@ type Layout struct {
 	instances string
 }
 
-// NewLayout returns the layout under prefix (DefaultPrefix if empty).
+// NewLayout returns the layout under prefix, Service Center's root key as
+// configured (config.DefaultEtcdPrefix unless changed); "" is the root "/".
 func NewLayout(prefix string) Layout {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
 	root := strings.TrimSuffix(prefix, "/") + "/"
 	return Layout{
 		root:      root,

@@ -56,10 +56,14 @@ func TestParse(t *testing.T) {
 			t.Errorf("built key %s parses as %+v, %v", k, parsed, err)
 		}
 	}
-	if NewLayout("").Root() != "/cse-sr/" || NewLayout("/x/").Root() != "/x/" {
-		t.Error("Root of default or trailing-slash prefix")
+	if NewLayout(testPrefix).Root() != "/cse-sr/" || NewLayout("/x/").Root() != "/x/" || NewLayout("").Root() != "/" {
+		t.Error("Root of a prefix with or without its trailing slash, or of none")
 	}
 }
+
+// testPrefix is Service Center's root key (config.DefaultEtcdPrefix), which
+// the recorded keys below use; registry does not import config.
+const testPrefix = "/cse-sr"
 
 func TestDecode(t *testing.T) {
 	big := `{"status":"UP","pad":"` + strings.Repeat("x", MaxValueSize) + `"}`
@@ -142,7 +146,7 @@ func named(app, name, alias, fw string) string {
 }
 
 func TestStateApply(t *testing.T) {
-	l := NewLayout("")
+	l := NewLayout(testPrefix)
 	sKey := l.ServiceKey("d", "p", "s1")
 	iKey := l.InstanceKey("d", "p", "s1", "i1")
 	i2Key := l.InstanceKey("d", "p", "s1", "i2")
@@ -312,7 +316,7 @@ func TestStateApply(t *testing.T) {
 }
 
 func TestDomainsAndProjects(t *testing.T) {
-	l := NewLayout("")
+	l := NewLayout(testPrefix)
 	s := NewState(l, DefaultRules(), nil)
 	for _, e := range []Event{put(l.DomainKey("a"), ""), put(l.DomainKey("b"), ""), put(l.ProjectKey("a", "p"), ""),
 		put(l.ProjectKey("a", "q"), ""), del(l.DomainKey("b"), ""), del(l.ProjectKey("a", "q"), "")} {
@@ -330,11 +334,11 @@ func TestDomainsAndProjects(t *testing.T) {
 // real Service Center's etcd and checks the counts against that Service
 // Center's own gauges for the same registry.
 func TestRecordedRegistryMatchesServiceCenter(t *testing.T) {
-	s := NewState(NewLayout(DefaultPrefix), DefaultRules(), func(k Kind, key []byte, err error) {
+	s := NewState(NewLayout(testPrefix), DefaultRules(), func(k Kind, key []byte, err error) {
 		t.Errorf("decode error on recorded data: %s %s: %v", k, key, err)
 	})
 	kvs := loadRecordedKVs(t)
-	layout := NewLayout(DefaultPrefix)
+	layout := NewLayout(testPrefix)
 	for _, kind := range ListOrder { // as a full list reads them
 		for _, kv := range kvs {
 			if !strings.HasPrefix(string(kv.key), layout.Prefix(kind)) {

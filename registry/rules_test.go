@@ -36,7 +36,7 @@ func gauges(c Counts) []string {
 // datasource.IsGlobal, discovery.ToFrameworkLabel). Every registry is
 // applied services first and instances first: the answer must not change.
 func TestServiceCenterRules(t *testing.T) {
-	l := NewLayout("")
+	l := NewLayout(testPrefix)
 	svcKey := func(dp, id string) string { d, p, _ := strings.Cut(dp, "/"); return l.ServiceKey(d, p, id) }
 	instKey := func(dp, id, i string) string { d, p, _ := strings.Cut(dp, "/"); return l.InstanceKey(d, p, id, i) }
 	up := inst("UP")
@@ -131,7 +131,7 @@ func TestServiceCenterRules(t *testing.T) {
 // equal those of a fresh list of the same keys, and that both equal a
 // direct computation of Service Center's gauges.
 func TestWatchOrderMatchesFreshList(t *testing.T) {
-	l := NewLayout("")
+	l := NewLayout(testPrefix)
 	rules := Rules{ExcludeGlobal: true, GlobalServices: []string{"shared"}}
 	projects := []string{"default/default", "t/p"}
 	serviceIDs := []string{"s1", "s2", "s3"}
@@ -194,7 +194,7 @@ func serviceCenterGauges(kv map[string]string, globalVisible []string) []string 
 	}
 	services, instances := map[string]int64{}, map[string]int64{}
 	for key, value := range kv {
-		rest, ok := strings.CutPrefix(key, DefaultPrefix+"/ms/files/")
+		rest, ok := strings.CutPrefix(key, testPrefix+"/ms/files/")
 		if !ok {
 			continue
 		}
@@ -218,7 +218,7 @@ func serviceCenterGauges(kv map[string]string, globalVisible []string) []string 
 			}
 		}
 		services[fmt.Sprintf(`service{domain=%q,project=%q,framework=%q,frameworkVersion=%q}`, parts[0], parts[1], name, version)]++
-		instPrefix := DefaultPrefix + "/inst/files/" + rest + "/"
+		instPrefix := testPrefix + "/inst/files/" + rest + "/"
 		for k := range kv {
 			if strings.HasPrefix(k, instPrefix) {
 				instances[fmt.Sprintf(`instance{domain=%q,project=%q}`, parts[0], parts[1])]++

@@ -6,11 +6,13 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/servicecomb/servicecomb_exporter/config"
 )
 
 // Defaults of Config, as returned by DefaultConfig.
 const (
-	DefaultPrefix              = "/cse-sr"
+	DefaultPrefix              = config.DefaultEtcdPrefix // the exporter's default, so that both meet
 	DefaultDomains             = 3
 	DefaultProjectsPerDomain   = 2
 	DefaultServicesPerProject  = 5

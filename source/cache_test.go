@@ -10,7 +10,9 @@ import (
 )
 
 func serviceCenterSource(name string, endpoints ...string) config.SourceConfig {
-	return config.SourceConfig{Name: name, ServiceCenter: &config.ServiceCenterConfig{Endpoints: endpoints}}
+	sc := config.DefaultServiceCenterConfig()
+	sc.Endpoints = endpoints
+	return config.SourceConfig{Name: name, ServiceCenter: &sc}
 }
 
 type named interface{ Name() string }

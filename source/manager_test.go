@@ -332,10 +332,10 @@ func sourceNames(m *Manager) string {
 func TestServiceCenterLoginLimiterAcrossReloads(t *testing.T) {
 	e := newEnv(t)
 	scSource := func(poll time.Duration) config.SourceConfig {
-		return config.SourceConfig{Name: "sc", ServiceCenter: &config.ServiceCenterConfig{
-			Endpoints: []string{"http://127.0.0.1:1"}, PollInterval: model.Duration(poll),
-			RequestTimeout: model.Duration(time.Second), Username: "exporter", Password: "secret",
-		}}
+		sc := config.DefaultServiceCenterConfig()
+		sc.Endpoints, sc.PollInterval = []string{"http://127.0.0.1:1"}, model.Duration(poll)
+		sc.RequestTimeout, sc.Username, sc.Password = model.Duration(time.Second), "exporter", "secret"
+		return config.SourceConfig{Name: "sc", ServiceCenter: &sc}
 	}
 	limiter := func() *servicecenter.LoginLimiter {
 		e.manager.mu.Lock()

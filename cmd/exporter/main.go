@@ -246,11 +246,7 @@ func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forw
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
-		// Service Center never clears WebsocketOfScSyncerLost either: when
-		// mirrored, it gets InternalError's quiet period.
-		quiet := time.Duration(c.Alarms.InternalErrorAutoClear)
-		return errors.Join(center.SetAutoClear(alarm.InternalError, quiet),
-			center.SetAutoClear(alarm.WebsocketOfScSyncerLost, quiet))
+		return applyAlarmsConfig(center, c.Alarms)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // project each, Services services spread evenly over them and Instances
 // instances spread evenly over the services.
 type Shape struct {
-	Prefix    string
+	Prefix    string // "" means Prefix, Service Center's default
 	Domains   int
 	Services  int
 	Instances int
@@ -25,7 +25,11 @@ type Shape struct {
 // instance), in transactions of 128 puts on a few connections. It is for
 // benchmarks; instances carry no lease.
 func Populate(ctx context.Context, c *clientv3.Client, s Shape) error {
-	layout := registry.NewLayout(s.Prefix)
+	prefix := s.Prefix
+	if prefix == "" {
+		prefix = Prefix
+	}
+	layout := registry.NewLayout(prefix)
 	const batch, writers = 128, 4
 	ops := make(chan clientv3.Op, batch*writers)
 	g, ctx := errgroup.WithContext(ctx)

@@ -104,14 +104,12 @@ type Source struct {
 	snap  registry.Snapshot // counters and health; Counts filled on demand
 }
 
-// New validates the options and returns a source. It reads the password
-// file and TLS files, so configuration mistakes surface at start-up.
+// New returns a source for a configuration that config has validated and
+// resolved (defaults set, password read); it does not check it again. It
+// loads the TLS files, so a client that cannot be built fails here.
 func New(o Options) (*Source, error) {
 	if o.Name == "" {
 		return nil, errors.New("etcd source: empty name")
-	}
-	if len(o.Config.Endpoints) == 0 {
-		return nil, fmt.Errorf("etcd source %s: no endpoints", o.Name)
 	}
 	if o.Logger == nil {
 		o.Logger = log.NewNopLogger()

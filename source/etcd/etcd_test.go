@@ -224,7 +224,6 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for name, cfg := range map[string]config.EtcdConfig{
-		"no endpoints":     {},
 		"missing password": {Endpoints: []string{"http://127.0.0.1:1"}, PasswordFile: "/nonexistent/password"},
 		"missing CA":       {Endpoints: []string{"https://127.0.0.1:1"}, TLSConfig: tlsConfigWithCA("/nonexistent/ca.pem")},
 	} {

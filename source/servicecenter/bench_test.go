@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -116,7 +117,7 @@ func peakHeap(f func()) uint64 {
 // is the heap in use above that, sampled during one extra run.
 func BenchmarkParseDump(b *testing.B) {
 	body := genDump(1000, 100)
-	layout := registry.NewLayout("")
+	layout := registry.NewLayout(config.DefaultEtcdPrefix)
 	b.Logf("dump: %d bytes, 100000 instances", len(body))
 
 	b.Run("stream", func(b *testing.B) {

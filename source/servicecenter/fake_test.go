@@ -259,11 +259,11 @@ func (r *statusRecorder) get() (down bool, detail string, downs, ups int) {
 }
 
 func scConfig(endpoints ...string) config.ServiceCenterConfig {
-	return config.ServiceCenterConfig{
-		Endpoints:      endpoints,
-		PollInterval:   model.Duration(time.Hour),
-		RequestTimeout: model.Duration(2 * time.Second),
-	}
+	c := config.DefaultServiceCenterConfig()
+	c.Endpoints = endpoints
+	c.PollInterval = model.Duration(time.Hour)
+	c.RequestTimeout = model.Duration(2 * time.Second)
+	return c
 }
 
 func newSource(t testing.TB, o Options) (*Source, *statusRecorder) {

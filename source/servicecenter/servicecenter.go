@@ -36,13 +36,8 @@ const Type = "servicecenter"
 
 // Defaults for Options and configuration fields left zero.
 const (
-	DefaultMinBackoff     = 250 * time.Millisecond
-	DefaultMaxBackoff     = 30 * time.Second
-	DefaultPollInterval   = 30 * time.Second
-	DefaultRequestTimeout = 10 * time.Second
-	// Service Center's login limiter (server/service/rbac/blocker.go).
-	DefaultLoginMaxFailures     = 2
-	DefaultLoginFailureInterval = 15 * time.Minute
+	DefaultMinBackoff = 250 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
 )
 
 // httpClientName names the HTTP client in Prometheus' common config.
@@ -155,15 +150,12 @@ type Source struct {
 	snap  registry.Snapshot // counters and health; Counts filled on demand
 }
 
-// New validates the options and returns a source. It builds the HTTP client
-// and reads the password file, so configuration mistakes surface at
-// start-up.
+// New returns a source for a configuration that config has validated and
+// resolved (defaults set, password read); it does not check it again. It
+// builds the HTTP client, so a client that cannot be built fails here.
 func New(o Options) (*Source, error) {
 	if o.Name == "" {
 		return nil, errors.New("servicecenter source: empty name")
-	}
-	if len(o.Config.Endpoints) == 0 {
-		return nil, fmt.Errorf("servicecenter source %s: no endpoints", o.Name)
 	}
 	if o.Logger == nil {
 		o.Logger = log.NewNopLogger()
@@ -176,22 +168,18 @@ func New(o Options) (*Source, error) {
 
 	s := &Source{
 		opts:           o,
-		layout:         registry.NewLayout(registry.DefaultPrefix),
+		layout:         registry.NewLayout(config.DefaultEtcdPrefix), // keys are synthesised in etcd's layout
 		pollInterval:   time.Duration(o.Config.PollInterval),
 		requestTimeout: time.Duration(o.Config.RequestTimeout),
 		lastLog:        map[string]time.Time{},
 		now:            time.Now,
 		mirrored:       map[mirrorKey]string{},
 	}
-	sourcekit.SetDefault(&s.pollInterval, DefaultPollInterval)
-	sourcekit.SetDefault(&s.requestTimeout, DefaultRequestTimeout)
 	for _, e := range o.Config.Endpoints {
+		// config validated the URL; parsing is only for the redacted name.
 		u, err := url.Parse(e)
 		if err != nil {
 			return nil, fmt.Errorf("servicecenter source %s: endpoint: %w", o.Name, err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("servicecenter source %s: endpoint %s: want an http:// or https:// URL", o.Name, u.Redacted())
 		}
 		ep := &endpoint{url: strings.TrimSuffix(e, "/"), name: strings.TrimSuffix(u.Redacted(), "/")}
 		ep.status.Endpoint = ep.name
@@ -205,8 +193,6 @@ func New(o Options) (*Source, error) {
 	s.cred = credentials(o.Config.Username, password)
 	s.loginMaxFailures = o.Config.LoginMaxFailures
 	s.loginFailureInterval = time.Duration(o.Config.LoginFailureInterval)
-	sourcekit.SetDefault(&s.loginMaxFailures, DefaultLoginMaxFailures)
-	sourcekit.SetDefault(&s.loginFailureInterval, DefaultLoginFailureInterval)
 	s.logins, s.sharedLogins = o.Logins, o.Logins != nil
 	if !s.sharedLogins {
 		s.logins = NewLoginLimiter()

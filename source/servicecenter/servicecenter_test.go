@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
@@ -120,7 +121,7 @@ func steadyEntries(t testing.TB) (services, instances []string) {
 func TestParseDump(t *testing.T) {
 	services, instances := steadyEntries(t)
 	steady := loadFixture(t, "03-steady/dump_cache").body
-	wantState, err := parseDump(strings.NewReader(string(steady)), registry.NewLayout(""), registry.DefaultRules(), nil)
+	wantState, err := parseDump(strings.NewReader(string(steady)), registry.NewLayout(config.DefaultEtcdPrefix), registry.DefaultRules(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestParseDump(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var decode [registry.NumKinds]uint64
-			state, err := parseDump(strings.NewReader(tt.body), registry.NewLayout(""), registry.DefaultRules(),
+			state, err := parseDump(strings.NewReader(tt.body), registry.NewLayout(config.DefaultEtcdPrefix), registry.DefaultRules(),
 				func(k registry.Kind, _ []byte, _ error) { decode[k]++ })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -619,8 +620,6 @@ func TestNew(t *testing.T) {
 		wantErr string
 	}{
 		{"no name", Options{Config: scConfig("http://a")}, "empty name"},
-		{"no endpoints", Options{Name: "x", Config: scConfig()}, "no endpoints"},
-		{"not http", Options{Name: "x", Config: scConfig("etcd://a:2379")}, "want an http"},
 		{"password file missing", Options{Name: "x", Config: func() configT {
 			c := scConfig("http://a")
 			c.Username, c.PasswordFile = "u", filepath.Join(t.TempDir(), "none")
