@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/reconcile"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 
@@ -67,10 +67,10 @@ type Forwarder struct {
 	retention time.Duration
 	batch     int
 	capacity  int
-	tracked   map[key]tracked // active alarms, and cleared ones within the retention
-	ams       map[string]*runningAM
-	runCtx    context.Context // set by Run
-	resend    chan struct{}   // the resend interval changed
+	tracked   map[key]tracked                   // active alarms, and cleared ones within the retention
+	ams       reconcile.Set[string, *runningAM] // by URL, credentials redacted
+	runCtx    context.Context                   // set by Run
+	resend    chan struct{}                     // the resend interval changed
 
 	// onSent is handed to every Alertmanager created; set by benchmarks
 	// before the first ApplyConfig.
@@ -83,10 +83,9 @@ type tracked struct {
 }
 
 type runningAM struct {
-	am          *alertmanager
-	fingerprint any
-	cancel      context.CancelFunc
-	done        chan struct{}
+	am     *alertmanager
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // New returns a forwarder with no Alertmanagers.
@@ -106,7 +105,6 @@ func New(o Options) *Forwarder {
 		opts:    o,
 		metrics: newMetrics(),
 		tracked: map[key]tracked{},
-		ams:     map[string]*runningAM{},
 		resend:  make(chan struct{}, 1),
 	}
 }
@@ -183,49 +181,34 @@ func credentialFiles(c commoncfg.HTTPClientConfig) map[string]string {
 	return files
 }
 
-// alertmanagersByURL keys the Alertmanagers by their redacted URL, which
-// config has checked to be unique.
-func alertmanagersByURL(ac config.AlertingConfig) map[string]config.AlertmanagerConfig {
-	next := map[string]config.AlertmanagerConfig{}
-	for _, amc := range ac.Alertmanagers {
-		next[amc.URL.Redacted()] = amc
-	}
-	return next
-}
-
 // ApplyConfig applies the alerting section and the external URL. Unchanged
 // Alertmanagers keep their queues; on any error nothing changes.
 func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 	ac := cfg.Alerting
-	next := alertmanagersByURL(ac)
-	var stopping []*runningAM
+	specs := make([]reconcile.Spec[string, *runningAM], 0, len(ac.Alertmanagers))
+	for _, amc := range ac.Alertmanagers {
+		specs = append(specs, reconcile.Spec[string, *runningAM]{
+			Key:         amc.URL.Redacted(),
+			Fingerprint: amFingerprint{amc, ac.MaxBatchSize, ac.QueueCapacity},
+			Build: func() (*runningAM, error) {
+				am, err := newAlertmanager(amc, ac.MaxBatchSize, ac.QueueCapacity, f.opts.Logger, f.metrics)
+				if err != nil {
+					return nil, err
+				}
+				am.onSent = f.onSent
+				return &runningAM{am: am}, nil
+			},
+		})
+	}
 	f.mu.Lock()
-	started := map[string]*alertmanager{}
-	for url, amc := range next {
-		fp := amFingerprint{amc, ac.MaxBatchSize, ac.QueueCapacity}
-		if r, ok := f.ams[url]; ok && reflect.DeepEqual(r.fingerprint, fp) {
-			continue
-		}
-		am, err := newAlertmanager(amc, ac.MaxBatchSize, ac.QueueCapacity, f.opts.Logger, f.metrics)
-		if err != nil {
-			f.mu.Unlock()
-			return err
-		}
-		am.onSent = f.onSent
-		started[url] = am
+	change, err := f.ams.Update(specs)
+	if err != nil {
+		f.mu.Unlock()
+		return err
 	}
-	for url, r := range f.ams {
-		if _, keep := next[url]; keep && started[url] == nil {
-			continue
-		}
-		delete(f.ams, url)
-		stopping = append(stopping, r)
-	}
-	for url, am := range started {
-		r := &runningAM{am: am, fingerprint: amFingerprint{next[url], ac.MaxBatchSize, ac.QueueCapacity}}
-		f.ams[url] = r
-		if f.runCtx != nil {
-			f.startLocked(r)
+	if f.runCtx != nil {
+		for _, c := range change.Started {
+			f.startLocked(c.Child)
 		}
 	}
 	oldResend := f.mapping.ResendInterval
@@ -237,13 +220,13 @@ func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 		ResendInterval:  time.Duration(ac.ResendInterval),
 	}
 	f.retention, f.batch, f.capacity = time.Duration(ac.ResolvedRetention), ac.MaxBatchSize, ac.QueueCapacity
-	f.metrics.alertmanagers.Set(float64(len(f.ams)))
+	f.metrics.alertmanagers.Set(float64(f.ams.Len()))
 	// A new Alertmanager learns the current state at once, not at the
 	// next resend.
-	if len(started) > 0 {
+	if len(change.Started) > 0 {
 		alerts := f.alertsLocked()
-		for _, am := range started {
-			am.enqueue(alerts)
+		for _, c := range change.Started {
+			c.Child.am.enqueue(alerts)
 		}
 	}
 	f.mu.Unlock()
@@ -253,9 +236,9 @@ func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 		default:
 		}
 	}
-	for _, r := range stopping {
-		f.stop(r)
-		f.metrics.forget(r.am.url)
+	for _, st := range change.Stopped {
+		f.stop(st.Child)
+		f.metrics.forget(st.Child.am.url)
 	}
 	return nil
 }
@@ -311,7 +294,7 @@ func (f *Forwarder) stop(r *runningAM) {
 func (f *Forwarder) Run(ctx context.Context) error {
 	f.mu.Lock()
 	f.runCtx = ctx
-	for _, r := range f.ams {
+	for _, r := range f.ams.All() {
 		f.startLocked(r)
 	}
 	interval := f.mapping.ResendInterval
@@ -326,8 +309,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			f.mu.Lock()
-			running := make([]*runningAM, 0, len(f.ams))
-			for _, r := range f.ams {
+			running := make([]*runningAM, 0, f.ams.Len())
+			for _, r := range f.ams.All() {
 				running = append(running, r)
 			}
 			f.mu.Unlock()
@@ -367,7 +350,7 @@ func (f *Forwarder) Resend() {
 	defer f.mu.Unlock()
 	f.reconcileLocked(listed)
 	alerts := f.alertsLocked() // also forgets alarms resolved beyond the retention
-	for _, r := range f.ams {
+	for _, r := range f.ams.All() {
 		r.am.enqueue(alerts)
 	}
 }
@@ -416,11 +399,11 @@ func (f *Forwarder) alertsLocked() []*models.PostableAlert {
 }
 
 func (f *Forwarder) enqueueLocked(t tracked) {
-	if len(f.ams) == 0 {
+	if f.ams.Len() == 0 {
 		return
 	}
 	alerts := []*models.PostableAlert{f.mapping.Alert(t.alarm, t.def, f.opts.Now())}
-	for _, r := range f.ams {
+	for _, r := range f.ams.All() {
 		r.am.enqueue(alerts)
 	}
 }
@@ -430,7 +413,7 @@ func (f *Forwarder) QueueLengths() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]int{}
-	for url, r := range f.ams {
+	for url, r := range f.ams.All() {
 		out[url] = r.am.queueLen()
 	}
 	return out

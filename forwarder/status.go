@@ -24,8 +24,8 @@ type AlertmanagerStatus struct {
 // Status returns every configured Alertmanager's state, ordered by URL.
 func (f *Forwarder) Status() []AlertmanagerStatus {
 	f.mu.Lock()
-	ams := make([]*alertmanager, 0, len(f.ams))
-	for _, r := range f.ams {
+	ams := make([]*alertmanager, 0, f.ams.Len())
+	for _, r := range f.ams.All() {
 		ams = append(ams, r.am)
 	}
 	f.mu.Unlock()
