@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/servicecomb/servicecomb_exporter/registry"
-	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
 )
 
 type fakeSnapshots []registry.Snapshot
@@ -81,9 +80,9 @@ servicecomb_registry_watch_events_total{kind="instance",source="main",type="PUT"
 	}
 }
 
-type fakeEndpoints []servicecenter.EndpointStatus
+type fakeEndpoints []registry.EndpointStatus
 
-func (f fakeEndpoints) ServiceCenterEndpoints() []servicecenter.EndpointStatus { return f }
+func (f fakeEndpoints) ServiceCenterEndpoints() []registry.EndpointStatus { return f }
 
 func TestServiceCenterCollector(t *testing.T) {
 	c := NewServiceCenterCollector(fakeEndpoints{

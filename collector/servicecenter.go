@@ -3,13 +3,13 @@ package collector
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
+	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
 // ServiceCenterEndpoints is what the Service Center collector reads:
 // source.Manager.
 type ServiceCenterEndpoints interface {
-	ServiceCenterEndpoints() []servicecenter.EndpointStatus
+	ServiceCenterEndpoints() []registry.EndpointStatus
 }
 
 var (

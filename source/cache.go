@@ -28,15 +28,11 @@ func (m *Manager) CacheDumper(name string) (CacheDumper, error) {
 		}
 		name = m.order[0]
 	}
-	r, ok := m.sources[name]
+	r, ok := m.sources.Get(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown source %q; configured sources: %s", name, strings.Join(m.order, ", "))
 	}
-	d, ok := r.source.(CacheDumper)
-	if !ok {
-		return nil, fmt.Errorf("source %q cannot dump its registry", name)
-	}
-	return d, nil
+	return r.source, nil
 }
 
 // Clusters returns every source's configured endpoints, credentials
@@ -45,8 +41,8 @@ func (m *Manager) CacheDumper(name string) (CacheDumper, error) {
 func (m *Manager) Clusters() map[string][]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string][]string, len(m.sources))
-	for name, r := range m.sources {
+	out := make(map[string][]string, m.sources.Len())
+	for name, r := range m.sources.All() {
 		out[name] = append([]string(nil), r.endpoints...)
 	}
 	return out

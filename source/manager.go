@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/reconcile"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 	"github.com/servicecomb/servicecomb_exporter/source/etcd"
 	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
@@ -29,6 +29,14 @@ type Source interface {
 	Name() string
 	Run(ctx context.Context) error
 	Snapshot() registry.Snapshot
+	CacheDumper
+}
+
+// endpointProber is a source that probes every endpoint of its cluster,
+// as the Service Center source does: the Service Center collector's
+// metrics.
+type endpointProber interface {
+	Endpoints() []registry.EndpointStatus
 }
 
 // Alarms is the part of the alarm center the manager and the sources
@@ -60,7 +68,7 @@ type Manager struct {
 
 	mu         sync.Mutex
 	ctx        context.Context // set by Run; nil before
-	sources    map[string]*running
+	sources    reconcile.Set[string, *running]
 	order      []string // source names in configuration order
 	generation uint64
 	down       map[string]string // source name → why it is down
@@ -71,12 +79,11 @@ type Manager struct {
 }
 
 type running struct {
-	source      Source
-	fingerprint any      // what the source was built from; equal means no restart
-	endpoints   []string // configured endpoints, credentials stripped
-	generation  uint64
-	cancel      context.CancelFunc
-	done        chan struct{}
+	source     Source
+	endpoints  []string // configured endpoints, credentials stripped
+	generation uint64
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 // NewManager returns a manager with no sources.
@@ -84,16 +91,8 @@ func NewManager(logger log.Logger, alarms Alarms) *Manager {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &Manager{logger: logger, alarms: alarms, sources: map[string]*running{}, down: map[string]string{},
+	return &Manager{logger: logger, alarms: alarms, down: map[string]string{},
 		logins: map[string]*servicecenter.LoginLimiter{}}
-}
-
-// built is a source made from configuration, not yet running.
-type built struct {
-	source      Source
-	fingerprint any
-	endpoints   []string
-	generation  uint64
 }
 
 // ApplyConfig makes the running sources match cfg: unchanged sources keep
@@ -115,28 +114,29 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := map[string]built{}
+	// Every source is built, the unchanged ones too, so that a mistake in
+	// any of them fails the whole reload; the set keeps the running ones.
+	specs := make([]reconcile.Spec[string, *running], 0, len(cfg.Sources))
 	order := make([]string, 0, len(cfg.Sources))
 	for i, sc := range cfg.Sources {
 		m.generation++
-		b, err := m.build(sc, cfg.Registry, m.generation)
+		r, fingerprint, err := m.build(sc, cfg.Registry, m.generation)
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
 		}
-		next[sc.Name] = b
+		specs = append(specs, reconcile.Spec[string, *running]{Key: sc.Name, Fingerprint: fingerprint,
+			Build: func() (*running, error) { return r, nil }})
 		order = append(order, sc.Name)
 	}
+	// Reports from a replaced source are ignored from here on: its
+	// generation is no longer the running one's.
+	change, _ := m.sources.Update(specs) // the builds above cannot fail
 	m.order = order
-	var stopping []*running
+	stopping := make([]*running, 0, len(change.Stopped))
 	downChanged := false
-	for name, r := range m.sources {
-		if b, ok := next[name]; ok && reflect.DeepEqual(b.fingerprint, r.fingerprint) {
-			delete(next, name) // unchanged: keep the running one and its counts
-			continue
-		}
-		// Reports from the replaced source are ignored from here on.
-		delete(m.sources, name)
-		if _, kept := next[name]; !kept {
+	for _, st := range change.Stopped {
+		name := st.Key
+		if st.Removed {
 			// Removed: its limiter and its AuthenticationFailed go too.
 			if _, ok := m.logins[name]; ok {
 				delete(m.logins, name)
@@ -147,18 +147,16 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 			delete(m.down, name)
 			downChanged = true
 		}
-		stopping = append(stopping, r)
+		stopping = append(stopping, st.Child)
 	}
 	if downChanged {
 		m.updateAlarmLocked()
 	}
-	for name, b := range next {
-		r := &running{source: b.source, fingerprint: b.fingerprint, endpoints: b.endpoints, generation: b.generation}
-		m.sources[name] = r
+	for _, c := range change.Started {
 		if m.ctx != nil {
-			m.startLocked(r)
+			m.startLocked(c.Child)
 		}
-		level.Info(m.logger).Log("msg", "registry source configured", "source", name, "type", b.source.Snapshot().Type)
+		level.Info(m.logger).Log("msg", "registry source configured", "source", c.Key, "type", c.Child.source.Snapshot().Type)
 	}
 	return stopping, nil
 }
@@ -178,14 +176,16 @@ type serviceCenterFingerprint struct {
 	Registry config.RegistryConfig
 }
 
-func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (built, error) {
+// build makes the source sc, not yet running, and returns it with its
+// fingerprint.
+func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (*running, any, error) {
 	logger := log.With(m.logger, "source", sc.Name)
 	status := &reporter{m: m, name: sc.Name, generation: generation}
 	switch {
 	case sc.Etcd != nil:
 		password, err := sc.Etcd.ReadPassword()
 		if err != nil {
-			return built{}, err
+			return nil, nil, err
 		}
 		s, err := etcd.New(etcd.Options{
 			Name:           sc.Name,
@@ -196,14 +196,14 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Status:         status,
 		})
 		if err != nil {
-			return built{}, err
+			return nil, nil, err
 		}
-		return built{source: s, generation: generation, endpoints: stripCredentials(sc.Etcd.Endpoints),
-			fingerprint: etcdFingerprint{Config: *sc.Etcd, Password: password, Registry: reg}}, nil
+		return &running{source: s, generation: generation, endpoints: stripCredentials(sc.Etcd.Endpoints)},
+			etcdFingerprint{Config: *sc.Etcd, Password: password, Registry: reg}, nil
 	case sc.ServiceCenter != nil:
 		password, err := sc.ServiceCenter.ReadPassword()
 		if err != nil {
-			return built{}, err
+			return nil, nil, err
 		}
 		s, err := servicecenter.New(servicecenter.Options{
 			Name:           sc.Name,
@@ -216,12 +216,12 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Logins:         m.loginLimiterLocked(sc.Name),
 		})
 		if err != nil {
-			return built{}, err
+			return nil, nil, err
 		}
-		return built{source: s, generation: generation, endpoints: stripCredentials(sc.ServiceCenter.Endpoints),
-			fingerprint: serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, Registry: reg}}, nil
+		return &running{source: s, generation: generation, endpoints: stripCredentials(sc.ServiceCenter.Endpoints)},
+			serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, Registry: reg}, nil
 	}
-	return built{}, fmt.Errorf("no source type set")
+	return nil, nil, fmt.Errorf("no source type set")
 }
 
 // loginLimiterLocked returns the login limiter of the Service Center
@@ -253,7 +253,7 @@ func (m *Manager) startLocked(r *running) {
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ctx = ctx
-	for _, r := range m.sources {
+	for _, r := range m.sources.All() {
 		m.startLocked(r)
 	}
 	m.mu.Unlock()
@@ -309,8 +309,8 @@ func (m *Manager) Healthy() error {
 // Snapshots returns every source's snapshot, ordered by name.
 func (m *Manager) Snapshots() []registry.Snapshot {
 	m.mu.Lock()
-	sources := make([]Source, 0, len(m.sources))
-	for _, r := range m.sources {
+	sources := make([]Source, 0, m.sources.Len())
+	for _, r := range m.sources.All() {
 		sources = append(sources, r.source)
 	}
 	m.mu.Unlock()
@@ -324,23 +324,24 @@ func (m *Manager) Snapshots() []registry.Snapshot {
 
 // ServiceCenterEndpoints returns the health and version of every endpoint
 // of every Service Center source, ordered by source.
-func (m *Manager) ServiceCenterEndpoints() []servicecenter.EndpointStatus {
+func (m *Manager) ServiceCenterEndpoints() []registry.EndpointStatus {
 	m.mu.Lock()
 	var names []string
-	for name := range m.sources {
+	for name := range m.sources.All() {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var scs []*servicecenter.Source
+	var probers []endpointProber
 	for _, name := range names {
-		if s, ok := m.sources[name].source.(*servicecenter.Source); ok {
-			scs = append(scs, s)
+		r, _ := m.sources.Get(name)
+		if p, ok := r.source.(endpointProber); ok {
+			probers = append(probers, p)
 		}
 	}
 	m.mu.Unlock()
-	var out []servicecenter.EndpointStatus
-	for _, s := range scs {
-		out = append(out, s.Endpoints()...)
+	var out []registry.EndpointStatus
+	for _, p := range probers {
+		out = append(out, p.Endpoints()...)
 	}
 	return out
 }
@@ -369,7 +370,7 @@ func (r *reporter) SourceUp(string)             { r.m.setDown(r.name, r.generati
 func (m *Manager) setDown(name string, generation uint64, detail string, down bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r, ok := m.sources[name]; !ok || r.generation != generation {
+	if r, ok := m.sources.Get(name); !ok || r.generation != generation {
 		return
 	}
 	before, wasDown := m.down[name]

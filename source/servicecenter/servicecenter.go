@@ -83,22 +83,6 @@ type Options struct {
 	MaxBackoff time.Duration
 }
 
-// EndpointStatus is what the source knows of one configured endpoint.
-type EndpointStatus struct {
-	// Endpoint is the configured URL, any password in it redacted.
-	Endpoint string
-	// Healthy: the last health probe answered 200.
-	Healthy bool
-	// Version and APIVersion are from the last version probe that
-	// succeeded ("" until one does).
-	Version, APIVersion string
-	// Reachable: the last health probe got an HTTP response.
-	Reachable bool
-	// Errors counts failed requests to this endpoint: transport errors,
-	// timeouts, unexpected statuses (5xx among them) and malformed bodies.
-	Errors uint64
-}
-
 // endpoint is one Service Center of the cluster.
 type endpoint struct {
 	url  string // without trailing slash; used for requests
@@ -107,7 +91,7 @@ type endpoint struct {
 	errors atomic.Uint64
 
 	mu     sync.Mutex // guards status
-	status EndpointStatus
+	status registry.EndpointStatus
 }
 
 // Source polls a Service Center cluster. Create it with New and run it with
@@ -233,8 +217,8 @@ func (s *Source) Snapshot() registry.Snapshot {
 
 // Endpoints returns the status of every configured endpoint, in
 // configuration order.
-func (s *Source) Endpoints() []EndpointStatus {
-	out := make([]EndpointStatus, len(s.endpoints))
+func (s *Source) Endpoints() []registry.EndpointStatus {
+	out := make([]registry.EndpointStatus, len(s.endpoints))
 	for i, ep := range s.endpoints {
 		ep.mu.Lock()
 		out[i] = ep.status

@@ -90,7 +90,7 @@ func TestCountsMatchServiceCenterGauges(t *testing.T) {
 				t.Errorf("SourceUp called %d times, want 1", ups)
 			}
 			eps := s.Endpoints()
-			want := []EndpointStatus{{Endpoint: sc.URL(), Healthy: true, Reachable: true, Version: "0.0.1", APIVersion: "4.0.0"}}
+			want := []registry.EndpointStatus{{Endpoint: sc.URL(), Healthy: true, Reachable: true, Version: "0.0.1", APIVersion: "4.0.0"}}
 			if !slices.Equal(eps, want) {
 				t.Errorf("endpoints = %+v, want %+v", eps, want)
 			}
