@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/servicecomb/servicecomb_exporter/registry"
+	"github.com/servicecomb/servicecomb_exporter/source/internal/sourcekit"
 )
 
 // The parts DumpCache reads, in order. The projects come first, not
@@ -119,7 +120,7 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 	}
 	if cw.skipped > 0 {
 		level.Warn(s.opts.Logger).Log("msg", "cache dump left out entries whose value is not a JSON object or is over the page limit",
-			"entries", cw.skipped, "first_key", truncateKey(cw.firstSkipped))
+			"entries", cw.skipped, "first_key", sourcekit.TruncateKey(cw.firstSkipped))
 	}
 	return nil
 }

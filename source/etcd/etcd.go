@@ -10,11 +10,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -55,10 +53,6 @@ const (
 	DefaultMaxBackoff = 2 * time.Second
 )
 
-// decodeErrorLogInterval rate-limits the logging of bad registry data per
-// kind; every error is still counted.
-const decodeErrorLogInterval = 10 * time.Second
-
 // StatusReporter is told when the source loses and regains its backend.
 type StatusReporter = sourcekit.StatusReporter
 
@@ -96,8 +90,7 @@ type Source struct {
 	afterApply func(revision int64)
 	onPage     func(bytes int) // keys and values of each page received
 
-	decodeErrors  [registry.NumKinds]atomic.Uint64 // by registry.Kind
-	lastDecodeLog map[registry.Kind]time.Time      // Run goroutine only
+	decodeErrors sourcekit.DecodeErrors
 
 	mu    sync.Mutex // guards state and snap
 	state *registry.State
@@ -159,16 +152,10 @@ func New(o Options) (*Source, error) {
 				MinConnectTimeout: max(time.Duration(o.Config.DialTimeout), time.Second),
 			})},
 		},
-		endpoints:     redactedEndpoints(o.Config.Endpoints),
-		lastDecodeLog: map[registry.Kind]time.Time{},
+		endpoints: redactedEndpoints(o.Config.Endpoints),
 	}
 	s.state = registry.NewState(s.layout, o.rules(), s.decodeError)
-	s.snap = registry.Snapshot{
-		Source:      o.Name,
-		Type:        Type,
-		Syncs:       map[string]uint64{"success": 0, "failure": 0},
-		WatchEvents: map[registry.WatchEvent]uint64{},
-	}
+	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil
 }
 
@@ -205,15 +192,7 @@ func (s *Source) Name() string { return s.opts.Name }
 func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := s.snap
-	snap.Syncs = maps.Clone(s.snap.Syncs)
-	snap.WatchEvents = maps.Clone(s.snap.WatchEvents)
-	snap.Counts = s.state.Counts()
-	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
-	for _, k := range registry.Kinds {
-		snap.DecodeErrors[k.String()] = s.decodeErrors[k].Load()
-	}
-	return snap
+	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
 }
 
 // errResync marks failures after which the registry must be listed again
@@ -445,26 +424,9 @@ func (s *Source) apply(events []*clientv3.Event) (int64, error) {
 	return s.snap.Revision, nil
 }
 
-// decodeError counts bad registry data and logs it now and then. It runs on
-// the Run goroutine only (listing and applying the watch), so the log limiter
-// needs no lock; the counters are atomic because scrapes read them.
+// decodeError counts bad registry data and logs it now and then.
 func (s *Source) decodeError(kind registry.Kind, key []byte, err error) {
-	n := s.decodeErrors[kind].Add(1)
-	now := time.Now()
-	if now.Sub(s.lastDecodeLog[kind]) < decodeErrorLogInterval {
-		return
-	}
-	s.lastDecodeLog[kind] = now
-	level.Warn(s.opts.Logger).Log("msg", "skipping registry data that cannot be counted",
-		"kind", kind, "key", truncateKey(key), "err", err, "errors_total", n)
-}
-
-func truncateKey(key []byte) string {
-	const max = 256
-	if len(key) > max {
-		return fmt.Sprintf("%q…", key[:max])
-	}
-	return fmt.Sprintf("%q", key)
+	s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Add(kind, 1))
 }
 
 func (o Options) rules() registry.Rules {

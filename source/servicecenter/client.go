@@ -307,7 +307,7 @@ func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.Sta
 	}
 	onError := func(kind registry.Kind, key []byte, err error) {
 		decodeErrs[kind]++
-		s.decodeError(kind, key, err, s.decodeErrors[kind].Load()+decodeErrs[kind])
+		s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Load(kind)+decodeErrs[kind])
 	}
 	state, err := parseDump(resp.Body, s.layout, s.opts.rules(), onError)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,8 +42,8 @@ const (
 // httpClientName names the HTTP client in Prometheus' common config.
 const httpClientName = "servicecomb_exporter_servicecenter"
 
-// logInterval rate-limits repeated warnings of one kind (bad registry data
-// per kind, failures per endpoint); every occurrence is still counted.
+// logInterval rate-limits repeated failure warnings per endpoint; every
+// failure is still counted.
 const logInterval = 10 * time.Second
 
 // StatusReporter is told when the source loses and regains its backend.
@@ -124,7 +123,7 @@ type Source struct {
 	authLogged string
 	mirrored   map[mirrorKey]string
 
-	decodeErrors [registry.NumKinds]atomic.Uint64 // by registry.Kind
+	decodeErrors sourcekit.DecodeErrors
 
 	logMu   sync.Mutex
 	lastLog map[string]time.Time
@@ -187,12 +186,7 @@ func New(o Options) (*Source, error) {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
 	}
 	s.state = registry.NewState(s.layout, o.rules(), nil)
-	s.snap = registry.Snapshot{
-		Source:      o.Name,
-		Type:        Type,
-		Syncs:       map[string]uint64{"success": 0, "failure": 0},
-		WatchEvents: map[registry.WatchEvent]uint64{},
-	}
+	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil
 }
 
@@ -204,15 +198,7 @@ func (s *Source) Name() string { return s.opts.Name }
 func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := s.snap
-	snap.Syncs = maps.Clone(s.snap.Syncs)
-	snap.WatchEvents = map[registry.WatchEvent]uint64{}
-	snap.Counts = s.state.Counts()
-	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
-	for _, k := range registry.Kinds {
-		snap.DecodeErrors[k.String()] = s.decodeErrors[k].Load()
-	}
-	return snap
+	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
 }
 
 // Endpoints returns the status of every configured endpoint, in
@@ -349,7 +335,7 @@ func (s *Source) candidates() []int {
 
 func (s *Source) commit(state *registry.State, decodeErrs [registry.NumKinds]uint64, start time.Time) {
 	for k, n := range decodeErrs {
-		s.decodeErrors[k].Add(n)
+		s.decodeErrors.Add(registry.Kind(k), n)
 	}
 	s.mu.Lock()
 	s.state = state
@@ -381,23 +367,6 @@ func (s *Source) shouldLog(kind string) bool {
 	}
 	s.lastLog[kind] = now
 	return true
-}
-
-// decodeError logs bad registry data now and then; the caller counts it.
-func (s *Source) decodeError(kind registry.Kind, key []byte, err error, total uint64) {
-	if !s.shouldLog("decode " + kind.String()) {
-		return
-	}
-	level.Warn(s.opts.Logger).Log("msg", "skipping registry data that cannot be counted",
-		"kind", kind, "key", truncateKey(key), "err", err, "errors_total", total)
-}
-
-func truncateKey(key []byte) string {
-	const max = 256
-	if len(key) > max {
-		return fmt.Sprintf("%q…", key[:max])
-	}
-	return fmt.Sprintf("%q", key)
 }
 
 func (o Options) rules() registry.Rules {
