@@ -33,12 +33,8 @@ type Dump struct {
 }
 
 // Dump summarises every source for the dump API.
-func (m *Manager) Dump() any {
-	out := Dump{Sources: []SourceDump{}}
-	for _, s := range m.Snapshots() {
-		out.Sources = append(out.Sources, SourceDump{Snapshot: s, Domains: summarize(s.Counts)})
-	}
-	return out
+func (m *Manager) Dump() Dump {
+	return Dump{Sources: m.Summaries()}
 }
 
 func summarize(c registry.Counts) []DomainDump {

@@ -312,7 +312,7 @@ func TestApplyConfig(t *testing.T) {
 		s := e.snapshot("a")
 		return s.Synced && s.Syncs["success"] == 1
 	})
-	dump := e.manager.Dump().(Dump)
+	dump := e.manager.Dump()
 	if len(dump.Sources) != 1 || dump.Sources[0].Source != "a" {
 		t.Errorf("dump: %+v", dump)
 	}
@@ -475,7 +475,7 @@ func TestReloadFixesWrongServiceCenterPassword(t *testing.T) {
 		t.Fatalf("%d login attempts (banned %v), want 2", attempts, banned)
 	}
 	// The dump API quotes Service Center.
-	dump := e.manager.Dump().(Dump)
+	dump := e.manager.Dump()
 	if len(dump.Sources) != 1 || !strings.Contains(dump.Sources[0].LastError, `errorCode 401202 "User name or password is wrong"`) {
 		t.Errorf("dump: %+v", dump.Sources)
 	}
