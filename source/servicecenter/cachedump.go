@@ -23,7 +23,10 @@ import (
 // the dump (the caller must not present it as complete).
 func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 	var failures []string
-	for _, ep := range s.dumpCandidates() {
+	// From the first endpoint: the one the poll used last (s.current) is
+	// the poll goroutine's to read.
+	for _, i := range s.candidates(0) {
+		ep := s.endpoints[i]
 		cw := &countingWriter{w: w}
 		err := s.streamCache(ctx, ep, cw)
 		if err == nil {
@@ -39,23 +42,6 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 		failures = append(failures, fmt.Sprintf("%s: %v", ep.name, err))
 	}
 	return fmt.Errorf("servicecenter source %s: no endpoint answered the cache dump: %s", s.opts.Name, strings.Join(failures, "; "))
-}
-
-// dumpCandidates orders the endpoints for a cache dump: those whose last
-// health probe succeeded first, each group in configuration order.
-func (s *Source) dumpCandidates() []*endpoint {
-	var healthy, others []*endpoint
-	for _, ep := range s.endpoints {
-		ep.mu.Lock()
-		ok := ep.status.Healthy
-		ep.mu.Unlock()
-		if ok {
-			healthy = append(healthy, ep)
-		} else {
-			others = append(others, ep)
-		}
-	}
-	return append(healthy, others...)
 }
 
 func (s *Source) streamCache(ctx context.Context, ep *endpoint, w io.Writer) error {
@@ -180,18 +166,6 @@ func passObject(dec *json.Decoder, w *bufio.Writer) error {
 		return err
 	}
 	return w.WriteByte('}')
-}
-
-func fieldName(dec *json.Decoder) (string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", fmt.Errorf("decoding dump: %w", unexpectedEOF(err))
-	}
-	name, ok := tok.(string)
-	if !ok {
-		return "", fmt.Errorf("decoding dump: want a field name, got %v", tok)
-	}
-	return name, nil
 }
 
 // countingWriter counts what reached w.

@@ -2,10 +2,12 @@ package servicecenter
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/servicecomb/servicecomb_exporter/registry"
@@ -14,6 +16,31 @@ import (
 // errEmptyDump: Service Center answers 200 with an empty body when it
 // cannot dump (for instance for a domain other than default).
 var errEmptyDump = errors.New("empty dump")
+
+// fetchRegistry reads and counts the dump of ep. Decode errors are counted
+// in the returned array, to be added to the totals only if the poll
+// succeeds.
+func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.State, [registry.NumKinds]uint64, error) {
+	var decodeErrs [registry.NumKinds]uint64
+	resp, cancel, err := s.get(ctx, ep, pathDump, http.Header{"X-Domain-Name": {"default"}}, true)
+	if err != nil {
+		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
+	}
+	defer cancel()
+	defer drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, decodeErrs, fmt.Errorf("dump: %w", s.newStatusError(ep, "GET "+pathDump, resp))
+	}
+	onError := func(kind registry.Kind, key []byte, err error) {
+		decodeErrs[kind]++
+		s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Load(kind)+decodeErrs[kind])
+	}
+	state, err := parseDump(resp.Body, s.layout, s.opts.rules(), onError)
+	if err != nil {
+		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
+	}
+	return state, decodeErrs, nil
+}
 
 // dumpParser reads the body of GET /v4/default/admin/dump?options=cache:
 //
@@ -81,7 +108,7 @@ func (p *dumpParser) parse() error {
 		return err
 	}
 	for p.dec.More() {
-		name, err := p.fieldName()
+		name, err := fieldName(p.dec)
 		if err != nil {
 			return err
 		}
@@ -130,7 +157,7 @@ func (p *dumpParser) parseCache() error {
 		return err
 	}
 	for p.dec.More() {
-		name, err := p.fieldName()
+		name, err := fieldName(p.dec)
 		if err != nil {
 			return err
 		}
@@ -239,8 +266,9 @@ func (p *dumpParser) decodeKey(raw []byte) ([]byte, bool) {
 	return p.key, true
 }
 
-func (p *dumpParser) fieldName() (string, error) {
-	tok, err := p.dec.Token()
+// fieldName reads the name of the next field of an object.
+func fieldName(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
 	if err != nil {
 		return "", fmt.Errorf("decoding dump: %w", unexpectedEOF(err))
 	}

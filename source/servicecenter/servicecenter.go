@@ -254,7 +254,7 @@ func (s *Source) pollOnce(ctx context.Context) error {
 	s.probeAll(ctx)
 
 	var failures []string
-	for _, i := range s.candidates() {
+	for _, i := range s.candidates(s.current) {
 		ep := s.endpoints[i]
 		state, decodeErrs, err := s.fetchRegistry(ctx, ep)
 		var alarms []scAlarm
@@ -311,15 +311,16 @@ func (s *Source) pollFailed(err error, aerr *authError) error {
 	return err
 }
 
-// candidates orders the endpoints for one poll: the one used last first,
-// then the others in configuration order; among them, those whose health
-// probe succeeded before the others.
-func (s *Source) candidates() []int {
+// candidates orders the endpoints for one request: first, then the
+// others in configuration order; among them, those whose last health probe
+// succeeded before the others. A poll starts with the endpoint it used
+// last, a cache dump with the first.
+func (s *Source) candidates(first int) []int {
 	n := len(s.endpoints)
 	healthy := make([]int, 0, n)
 	var others []int
 	for k := range n {
-		i := (s.current + k) % n
+		i := (first + k) % n
 		ep := s.endpoints[i]
 		ep.mu.Lock()
 		ok := ep.status.Healthy
