@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/go-kit/log/level"
@@ -82,17 +81,8 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("etcd source %s (%s): %w", s.opts.Name, s.endpoints, err)
 	}
 
-	pages := make(chan page, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(pages)
-		l := lister{s: s, client: client, out: pages}
-		l.fetchAll(ctx, s.dumpParts())
-	}()
-	defer wg.Wait()
-	defer cancel() // stops the fetcher before waiting for it on early return
+	pages, stop := s.fetchPages(ctx, client, s.dumpParts())
+	defer stop()
 
 	cw := newCacheWriter(w, s.opts.Name)
 	for p := range pages {

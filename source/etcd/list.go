@@ -25,19 +25,8 @@ import (
 // is decoded, so that a sync costs little more than the read itself.
 func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, origin, error) {
 	state := registry.NewState(s.layout, s.opts.rules(), s.decodeError)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan page, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(pages)
-		l := lister{s: s, client: client, out: pages}
-		l.fetchAll(ctx, s.countedParts())
-	}()
-	defer wg.Wait()
-	defer cancel() // stops the fetcher before waiting for it on early return
+	pages, stop := s.fetchPages(ctx, client, s.countedParts())
+	defer stop()
 	var rev int64
 	var from *origin
 	for p := range pages {
@@ -291,4 +280,24 @@ func pageBytes(kvs []*mvccpb.KeyValue) int {
 		n += len(kv.Key) + len(kv.Value)
 	}
 	return n
+}
+
+// fetchPages reads parts on a goroutine of its own, one page ahead of the
+// caller, who reads the pages until the channel closes. stop ends the
+// fetch early and waits for its goroutine; call it before returning.
+func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, parts []listPart) (pages <-chan page, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan page, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(out)
+		l := lister{s: s, client: client, out: out}
+		l.fetchAll(ctx, parts)
+	}()
+	return out, func() {
+		cancel() // a fetcher blocked on a full channel gives up
+		wg.Wait()
+	}
 }
