@@ -130,7 +130,10 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	}
 	// Reports from a replaced source are ignored from here on: its
 	// generation is no longer the running one's.
-	change, _ := m.sources.Update(specs) // the builds above cannot fail
+	change, err := m.sources.Update(specs)
+	if err != nil {
+		return nil, err // a name used twice; the configuration refuses it first
+	}
 	m.order = order
 	stopping := make([]*running, 0, len(change.Stopped))
 	downChanged := false
