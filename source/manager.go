@@ -39,6 +39,8 @@ type endpointProber interface {
 	Endpoints() []registry.EndpointStatus
 }
 
+var _ endpointProber = (*servicecenter.Source)(nil)
+
 // Alarms is the part of the alarm center the manager and the sources
 // drive: the exporter's own BackendConnectionRefuse, and the alarms
 // mirrored from Service Centers.
