@@ -723,3 +723,47 @@ func TestRunBeforeApplyConfig(t *testing.T) {
 	}
 	waitFor(t, "resends at the configured interval", 5*time.Second, func() bool { return len(rec.sizes()) >= 3 })
 }
+
+// TestReloadWhileRunning: an Alertmanager that a reload adds while the
+// forwarder runs gets its send loop at once and the current state, and a
+// removed one is stopped before ApplyConfig returns.
+func TestReloadWhileRunning(t *testing.T) {
+	first, second := &recorder{}, &recorder{}
+	srv1, srv2 := httptest.NewServer(first), httptest.NewServer(second)
+	defer srv1.Close()
+	defer srv2.Close()
+	sent := func(r *recorder) (n int) {
+		for _, s := range r.sizes() {
+			n += s
+		}
+		return n
+	}
+	c, f := standalone(t, alertingConfig(time.Hour, srv1.URL))
+	runForwarder(t, f)
+	raiseMany(t, c, 2)
+	f.Resend()
+	waitFor(t, "the first Alertmanager receiving the alarms", 5*time.Second, func() bool { return sent(first) == 2 })
+
+	if err := f.ApplyConfig(alertingConfig(time.Hour, srv1.URL, srv2.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the added Alertmanager receiving the current state", 5*time.Second, func() bool { return sent(second) == 2 })
+
+	f.mu.Lock()
+	removed, _ := f.ams.Get(srv1.URL)
+	f.mu.Unlock()
+	if err := f.ApplyConfig(alertingConfig(time.Hour, srv2.URL)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-removed.done:
+	default:
+		t.Error("the removed Alertmanager's send loop is still running")
+	}
+	before := sent(first)
+	f.Resend()
+	waitFor(t, "the remaining Alertmanager receiving the resend", 5*time.Second, func() bool { return sent(second) == 4 })
+	if got := sent(first); got != before {
+		t.Errorf("the removed Alertmanager received %d more alerts", got-before)
+	}
+}
