@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -271,5 +272,38 @@ func TestAppendJSONString(t *testing.T) {
 		if got := string(appendJSONString(nil, []byte(s))); got != strings.TrimSuffix(want.String(), "\n") {
 			t.Errorf("%q: got %s, want %s", s, got, want.String())
 		}
+	}
+}
+
+// failingWriter is a dump client that has gone away.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("client went away") }
+
+// TestDumpCacheStopsOnWriteError: a dump whose client goes away while
+// pages are still coming returns the write error, stopping the page
+// fetcher instead of waiting for it.
+func TestDumpCacheStopsOnWriteError(t *testing.T) {
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	w := registrytest.NewWorld(t, registrytest.Client(t, server.Endpoint), 4)
+	// 200 KB of instances: past the writer's 64 KiB buffer long before
+	// the last page.
+	pad := strings.Repeat("x", 1000)
+	for i := range 200 {
+		w.Put(fmt.Sprintf("%s/inst/files/d/p/svc/inst%03d", prefix, i), fmt.Sprintf(`{"instanceId":"inst%03d","pad":%q}`, i, pad))
+	}
+	s, err := New(Options{Name: "main", Config: etcdConfig(server.Endpoint), PageSize: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.DumpCache(context.Background(), failingWriter{}) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "client went away") {
+			t.Errorf("DumpCache: %v, want the write error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("DumpCache did not return after its client went away")
 	}
 }
