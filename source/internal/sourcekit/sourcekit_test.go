@@ -58,7 +58,7 @@ func TestSnapshotCopies(t *testing.T) {
 	snap := NewSnapshot("main", "etcd")
 	var d DecodeErrors
 	d.Add(registry.KindInstance, 4)
-	state := registry.NewState(registry.NewLayout(registry.DefaultPrefix), registry.Rules{}, nil)
+	state := registry.NewState(registry.NewLayout("/cse-sr"), registry.Rules{}, nil)
 	got := Snapshot(snap, state, &d)
 	got.Syncs["success"]++
 	got.WatchEvents[registry.WatchEvent{Kind: "instance", Type: "PUT"}]++
