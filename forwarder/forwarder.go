@@ -238,7 +238,10 @@ func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 	}
 	for _, st := range change.Stopped {
 		f.stop(st.Child)
-		f.metrics.forget(st.Child.am.url)
+		// A replacement already owns the series of its URL.
+		if st.Removed {
+			f.metrics.forget(st.Child.am.url)
+		}
 	}
 	return nil
 }

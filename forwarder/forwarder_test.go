@@ -656,6 +656,16 @@ func TestApplyConfigChanges(t *testing.T) {
 	if v := testutil.ToFloat64(f.metrics.alertmanagers); v != 1 {
 		t.Errorf("alertmanagers gauge %v, want 1", v)
 	}
+	// A changed Alertmanager is replaced under the same URL: its
+	// replacement's series stay.
+	changed := alertingConfig(time.Hour, srv.URL+"/second")
+	changed.Alerting.Alertmanagers[0].Timeout = model.Duration(2 * time.Second)
+	if err := f.ApplyConfig(changed); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(f.metrics.queueCapacity); n != 1 {
+		t.Errorf("%d queue capacity series, want 1 after the replacement", n)
+	}
 }
 
 // TestListReconcilesDroppedTransitions: a clear whose bus event never
