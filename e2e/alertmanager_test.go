@@ -3,7 +3,7 @@ package e2e
 import (
 	"testing"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 )
 
 // inAlertmanager reports whether Alertmanager lists alertname as active

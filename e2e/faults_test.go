@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 )
 
 // The fault matrix: the exporter binary against Debian's etcd (which can be

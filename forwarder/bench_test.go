@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 )
 
 // BenchmarkForwardToAlertmanager measures, against a local real

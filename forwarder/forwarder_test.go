@@ -27,7 +27,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 )
 
 // statusScreenshot, when set, is where TestStatusPageInBrowser saves a

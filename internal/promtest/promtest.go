@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 )
 
 // Binary returns the path of a program of Debian's prometheus package
