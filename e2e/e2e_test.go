@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/promtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/promtest"
 )
 
 var (

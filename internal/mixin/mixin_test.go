@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-jsonnet/formatter"
 	"gopkg.in/yaml.v3"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/promtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/promtest"
 )
 
 const (
