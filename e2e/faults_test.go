@@ -19,8 +19,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/etcdproc"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // The fault matrix: the exporter binary against Debian's etcd (which can be

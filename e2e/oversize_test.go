@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/etcdproc"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // BenchmarkOversizedValuesPeakRSS measures the exporter's peak RSS while it

@@ -22,7 +22,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // exporterUnderTest is the whole exporter running in-process on a loopback

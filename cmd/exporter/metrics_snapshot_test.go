@@ -20,7 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // metricFamiliesGolden pins every metric family the exporter exposes: name,

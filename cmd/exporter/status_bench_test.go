@@ -15,7 +15,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // BenchmarkStatusPage times GET /status from the whole exporter reading an

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
-	"github.com/servicecomb/servicecomb_exporter/internal/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
 // TestWipedEtcdIsListedAgain: etcd stopped, its data directory wiped and
