@@ -14,7 +14,7 @@ import (
 	"github.com/go-kit/log"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/testcerts"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/testcerts"
 )
 
 // TestHealthcheckBehindBasicAuthAndTLS runs the exporter with basic
