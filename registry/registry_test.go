@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/scmetrics"
 )
 
 func TestParse(t *testing.T) {

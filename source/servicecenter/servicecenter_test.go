@@ -18,7 +18,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
-	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/scmetrics"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )

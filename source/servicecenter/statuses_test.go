@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/scmetrics"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/scmetrics"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
