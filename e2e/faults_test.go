@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 

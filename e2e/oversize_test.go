@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/etcdproc"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
