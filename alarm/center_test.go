@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 
@@ -266,17 +267,10 @@ func TestAutoClear(t *testing.T) {
 	}
 	must(h.center.Raise(InternalError, Detail("GET /x: 500")))
 	must(h.center.Raise(BackendConnectionRefuse)) // no quiet period: stays
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	wait.For(t, "InternalError cleared after its quiet period", 5*time.Second, func() bool {
 		a, _ := h.center.Get("", InternalError)
-		if !a.Active() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("InternalError was not cleared after its quiet period")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return !a.Active()
+	}, wait.Every(time.Millisecond))
 	if a, _ := h.center.Get("", BackendConnectionRefuse); !a.Active() {
 		t.Error("BackendConnectionRefuse cleared itself")
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/promtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 var (
@@ -104,16 +105,8 @@ func (p *process) stop() {
 	}
 }
 
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// e2ePoll spaces the checks of the real processes this suite waits on.
+var e2ePoll = wait.Every(100 * time.Millisecond)
 
 func httpGet(url string) (int, string) {
 	resp, err := http.Get(url)
@@ -135,13 +128,13 @@ func startSimulator(t *testing.T, bin, address string) *process {
 		"--services", "4", "--instances", "3", "--churn.rate", "5", "--lease-ttl", "10s", "--log.level", "warn",
 		"--service-outage.service", outageService["domain"]+"/"+outageService["project"]+"/"+outageService["service"],
 		"--service-outage.after", "30s", "--service-outage.duration", "20s", "--service-outage.every", "80s")
-	waitFor(t, "simulator's etcd", 30*time.Second, func() bool {
+	wait.For(t, "simulator's etcd", 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", address)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
-	})
+	}, e2ePoll)
 	return p
 }
 
@@ -233,7 +226,7 @@ alerting:
 	exporterAddress := freeAddress(t)
 	start(t, exporterBin, "--config.file", cfgFile, "--web.listen-address", exporterAddress, "--log.level", "warn")
 	exporterURL := "http://" + exporterAddress
-	waitFor(t, "exporter ready", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 })
+	wait.For(t, "exporter ready", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 }, e2ePoll)
 
 	rules := rulesWithShortDurations(t)
 	prom := promtest.Start(t, fmt.Sprintf(`global:
@@ -245,10 +238,10 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, strings.Join(rules, ", "), exporterAddress))
-	waitFor(t, "first scrapes", 60*time.Second, func() bool {
+	wait.For(t, "first scrapes", 60*time.Second, func() bool {
 		samples, err := prom.Query(`count_over_time(up{job="servicecomb"}[1m]) >= 5`)
 		return err == nil && len(samples) > 0
-	})
+	}, e2ePoll)
 
 	// The outage comes first: it also makes the alarm and Alertmanager
 	// delivery series exist (BackendConnectionRefuse raised, forwarded and
@@ -272,17 +265,17 @@ scrape_configs:
 			t.Fatalf("%s fires while the registry is up", alert)
 		}
 		sim.stop()
-		waitFor(t, backendAlert+" in Alertmanager while the registry backend is down", 90*time.Second,
-			func() bool { return inAlertmanager(t, am, backendAlert) })
-		waitFor(t, alert+" firing after the registry backend stopped", 90*time.Second, firing)
+		wait.For(t, backendAlert+" in Alertmanager while the registry backend is down", 90*time.Second,
+			func() bool { return inAlertmanager(t, am, backendAlert) }, e2ePoll)
+		wait.For(t, alert+" firing after the registry backend stopped", 90*time.Second, firing, e2ePoll)
 		startSimulator(stack, simulatorBin, etcdAddress)
-		waitFor(t, alert+" resolved after the registry backend returned", 120*time.Second, func() bool { return !firing() })
-		waitFor(t, backendAlert+" resolved in Alertmanager after the registry backend returned", 60*time.Second, func() bool {
+		wait.For(t, alert+" resolved after the registry backend returned", 120*time.Second, func() bool { return !firing() }, e2ePoll)
+		wait.For(t, backendAlert+" resolved in Alertmanager after the registry backend returned", 60*time.Second, func() bool {
 			return !inAlertmanager(t, am, backendAlert) && resolvedReceived(t, am) >= 1
-		})
+		}, e2ePoll)
 	})
 
-	waitFor(t, "exporter ready again", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 })
+	wait.For(t, "exporter ready again", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 }, e2ePoll)
 	names := metricNames(t, exporterURL)
 	pending := pendingNames(t)
 	t.Run("every metric used by rules and dashboards is exposed", func(t *testing.T) {
@@ -347,8 +340,8 @@ scrape_configs:
 		}
 		const alert = "ServiceCombServiceNoInstancesUp"
 		firing := func() bool { return alertFiring(prom, alert, outageService) }
-		waitFor(t, alert+" firing for "+outageService["service"]+" during its outage", 150*time.Second, firing)
-		waitFor(t, alert+" resolved once "+outageService["service"]+" is back", 90*time.Second, func() bool { return !firing() })
+		wait.For(t, alert+" firing for "+outageService["service"]+" during its outage", 150*time.Second, firing, e2ePoll)
+		wait.For(t, alert+" resolved once "+outageService["service"]+" is back", 90*time.Second, func() bool { return !firing() }, e2ePoll)
 	})
 
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // exporterProc is the exporter binary running against the given config,
@@ -28,7 +30,7 @@ func startExporterBinary(t testing.TB, bin, config string, extraArgs ...string) 
 	addr := freeAddress(t)
 	args := append([]string{"--config.file=" + cfgFile, "--web.listen-address=" + addr, "--log.level=warn"}, extraArgs...)
 	e := &exporterProc{process: start(t, bin, args...), URL: "http://" + addr}
-	waitFor(t, "exporter serving", 30*time.Second, func() bool { s, _ := httpGet(e.URL + "/-/healthy"); return s == 200 })
+	wait.For(t, "exporter serving", 30*time.Second, func() bool { s, _ := httpGet(e.URL + "/-/healthy"); return s == 200 }, e2ePoll)
 	return e
 }
 

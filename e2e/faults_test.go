@@ -21,6 +21,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // The fault matrix: the exporter binary against Debian's etcd (which can be
@@ -126,7 +127,7 @@ func (r *rig) sourceUp() float64 {
 func within(t *testing.T, what string, bound time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, what, bound, cond)
+	wait.For(t, what, bound, cond, e2ePoll)
 	took := time.Since(start)
 	t.Logf("%s after %v (bound %v)", what, took.Round(100*time.Millisecond), bound)
 	return took

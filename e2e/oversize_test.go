@@ -9,6 +9,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/etcdproc"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // BenchmarkOversizedValuesPeakRSS measures the exporter's peak RSS while it
@@ -36,9 +37,9 @@ func BenchmarkOversizedValuesPeakRSS(b *testing.B) {
 	measure := func(wantDecodeErrors float64) int64 {
 		e := startExporterBinary(b, exporter, etcdSourceConfig(etcd.Endpoint))
 		defer e.stop()
-		waitFor(b, "a full sync", 2*time.Minute, func() bool {
+		wait.For(b, "a full sync", 2*time.Minute, func() bool {
 			return e.metric(`servicecomb_registry_syncs_total{result="success",source="main"}`) >= 1
-		})
+		}, e2ePoll)
 		if got := e.sum("servicecomb_registry_instances"); got != 10000 {
 			b.Errorf("%v instances counted, want 10000", got)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // BenchmarkForwardToAlertmanager measures, against a local real
@@ -176,10 +177,8 @@ func (l *load) offer(rate int) loadResult {
 		r.lost = r.failed + r.queueDropped + r.busDropped
 		return r.accepted + r.lost
 	}
-	deadline := time.Now().Add(time.Minute)
-	for account() < r.offered && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling counters with a deadline
-	}
+	wait.For(l.b, "every offered change accounted for", time.Minute, func() bool { return account() >= r.offered },
+		wait.Every(time.Millisecond), wait.Detail(func() string { return fmt.Sprintf("%d of %d: %s", account(), r.offered, r) }))
 	r.elapsed = time.Since(start)
 	if n := account(); n != r.offered {
 		l.b.Fatalf("%d changes accounted for, %d offered: %s", n, r.offered, r)

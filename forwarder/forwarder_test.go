@@ -28,6 +28,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 
@@ -89,17 +90,6 @@ func alertingConfig(resend time.Duration, urls ...string) *config.Config {
 	return cfg
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // activeAlert returns the alert named alertname that am lists, if any. An
 // API error fails the test: it must never pass for "no alert".
 func activeAlert(t *testing.T, am *amtest.Alertmanager, alertname string) *models.GettableAlert {
@@ -134,7 +124,7 @@ func TestRaiseUpdateClearThroughRealAlertmanager(t *testing.T) {
 		alarm.Field{Key: "sources", Value: []string{"main"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alert in Alertmanager", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+	wait.For(t, "alert in Alertmanager", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
 	got := activeAlert(t, am, name)
 	a, _ := h.center.Get("", alarm.BackendConnectionRefuse)
 	wantLabels := models.LabelSet{"alertname": name, "severity": "critical", "env": "test"}
@@ -155,13 +145,13 @@ func TestRaiseUpdateClearThroughRealAlertmanager(t *testing.T) {
 	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("still refused")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "updated description", 10*time.Second, func() bool {
+	wait.For(t, "updated description", 10*time.Second, func() bool {
 		a := activeAlert(t, am, name)
 		return a != nil && a.Annotations["description"] == "still refused"
 	})
 
 	h.center.Clear(alarm.BackendConnectionRefuse)
-	waitFor(t, "alert resolved", 10*time.Second, func() bool { return activeAlert(t, am, name) == nil })
+	wait.For(t, "alert resolved", 10*time.Second, func() bool { return activeAlert(t, am, name) == nil })
 	if n := metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`); n < 1 {
 		t.Errorf("Alertmanager received %v resolved alerts, want at least 1", n)
 	}
@@ -177,12 +167,12 @@ func TestResolutionSurvivesAlertmanagerRestart(t *testing.T) {
 	if err := h.center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("down")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+	wait.For(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
 
 	am.Kill()
 	h.center.Clear(alarm.BackendConnectionRefuse)
 	am.Restart()
-	waitFor(t, "resolution delivered after the restart", 10*time.Second, func() bool {
+	wait.For(t, "resolution delivered after the restart", 10*time.Second, func() bool {
 		return metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`) >= 1
 	})
 	if a := activeAlert(t, am, name); a != nil {
@@ -254,19 +244,19 @@ func TestResolutionResentAfterDroppedConnection(t *testing.T) {
 	if err := h.center.Raise(alarm.InternalError, alarm.Detail("GET /x: 500")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
+	wait.For(t, "alert firing", 10*time.Second, func() bool { return activeAlert(t, am, name) != nil })
 
 	g.close()
 	// Nothing reaches Alertmanager any more: the alert would expire at
 	// the endsAt it has now.
 	expires := time.Time(*activeAlert(t, am, name).EndsAt)
 	h.center.Clear(alarm.InternalError)
-	waitFor(t, "the resolution's send dropped", 5*time.Second, func() bool { return g.droppedResolve.Load() >= 1 })
+	wait.For(t, "the resolution's send dropped", 5*time.Second, func() bool { return g.droppedResolve.Load() >= 1 })
 	if n := metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`); n != 0 {
 		t.Fatalf("Alertmanager received %v resolved alerts through a closed gate", n)
 	}
 	g.open()
-	waitFor(t, "resolution delivered by a resend", time.Until(expires)+5*time.Second, func() bool {
+	wait.For(t, "resolution delivered by a resend", time.Until(expires)+5*time.Second, func() bool {
 		return metricValue(t, am, "alertmanager_alerts_received_total", `status="resolved"`) >= 1
 	})
 	if late := time.Since(expires); late > -time.Second {
@@ -319,7 +309,7 @@ func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
 	if err := h.center.Raise(alarm.InternalError, alarm.Detail("x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the alert in the live Alertmanager", hungTimeout, func() bool {
+	wait.For(t, "the alert in the live Alertmanager", hungTimeout, func() bool {
 		return activeAlert(t, am, "ServiceCombInternalError") != nil
 	})
 	if took := time.Since(start); took > bound {
@@ -329,7 +319,7 @@ func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
 	if activeAlert(t, am, "ServiceCombBackendConnectionRefuse") == nil {
 		t.Error("the first alert is missing in the live Alertmanager")
 	}
-	waitFor(t, "errors counted for the dead one", 10*time.Second, func() bool {
+	wait.For(t, "errors counted for the dead one", 10*time.Second, func() bool {
 		return testutil.ToFloat64(h.fwd.metrics.errors.WithLabelValues(dead)) >= 1
 	})
 }
@@ -375,7 +365,7 @@ func TestStaleBusEventIgnored(t *testing.T) {
 	runForwarder(t, f)
 	// All was queued before the send loop started: the whole queue goes
 	// out, and its every alert is recorded before sent_total counts it.
-	waitFor(t, "the queue sent", 5*time.Second, func() bool {
+	wait.For(t, "the queue sent", 5*time.Second, func() bool {
 		n := total(rec.sizes())
 		return n >= 4 && f.QueueLengths()[srv.URL] == 0 && testutil.ToFloat64(f.metrics.sent.WithLabelValues(srv.URL)) == float64(n)
 	})
@@ -405,7 +395,7 @@ func TestTwoExportersProduceOneAlert(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "both exporters' alerts received", 10*time.Second, func() bool {
+	wait.For(t, "both exporters' alerts received", 10*time.Second, func() bool {
 		return metricValue(t, am, "alertmanager_alerts_received_total", `status="firing"`) >= 2
 	})
 	alerts, err := am.Alerts()
@@ -505,7 +495,7 @@ func TestBatching(t *testing.T) {
 		t.Fatalf("queue holds %d, want 5", got)
 	}
 	runForwarder(t, f)
-	waitFor(t, "three batches", 5*time.Second, func() bool { return len(rec.sizes()) == 3 })
+	wait.For(t, "three batches", 5*time.Second, func() bool { return len(rec.sizes()) == 3 })
 	if got := fmt.Sprint(rec.sizes()); got != "[2 2 1]" {
 		t.Errorf("batch sizes %s, want [2 2 1]", got)
 	}
@@ -530,7 +520,7 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 		t.Fatalf("dropped_total %v, want 2", dropped)
 	}
 	runForwarder(t, f)
-	waitFor(t, "the kept alerts sent", 5*time.Second, func() bool { return len(rec.sizes()) == 1 })
+	wait.For(t, "the kept alerts sent", 5*time.Second, func() bool { return len(rec.sizes()) == 1 })
 	var sources []string
 	for _, a := range rec.batches[0] {
 		sources = append(sources, a.Labels["source"])
@@ -555,13 +545,13 @@ func TestTimeoutAndErrorsAreCounted(t *testing.T) {
 	f.Resend()
 	start := time.Now()
 	runForwarder(t, f)
-	waitFor(t, "timeout counted", 5*time.Second, func() bool {
+	wait.For(t, "timeout counted", 5*time.Second, func() bool {
 		return testutil.ToFloat64(f.metrics.errors.WithLabelValues(slowSrv.URL)) == 3
 	})
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the 200ms request timeout took %v", took)
 	}
-	waitFor(t, "400 counted", 5*time.Second, func() bool {
+	wait.For(t, "400 counted", 5*time.Second, func() bool {
 		return testutil.ToFloat64(f.metrics.errors.WithLabelValues(failSrv.URL)) == 3
 	})
 	if sent := testutil.ToFloat64(f.metrics.sent.WithLabelValues(failSrv.URL)); sent != 3 {
@@ -607,7 +597,7 @@ func TestCredentialsFromHTTPConfig(t *testing.T) {
 	raiseMany(t, c, 1)
 	f.Resend()
 	runForwarder(t, f)
-	waitFor(t, "both requests", 5*time.Second, func() bool { return len(rec.sizes()) == 2 })
+	wait.For(t, "both requests", 5*time.Second, func() bool { return len(rec.sizes()) == 2 })
 	var auth []string
 	for _, h := range rec.headers {
 		auth = append(auth, h.Get("Authorization"))
@@ -682,7 +672,7 @@ func TestListReconcilesDroppedTransitions(t *testing.T) {
 	c.ClearAll() // no event reaches f
 	f.Resend()
 	runForwarder(t, f)
-	waitFor(t, "both resends", 5*time.Second, func() bool { return len(rec.sizes()) >= 1 && total(rec.sizes()) == 2 })
+	wait.For(t, "both resends", 5*time.Second, func() bool { return len(rec.sizes()) >= 1 && total(rec.sizes()) == 2 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var last models.PostableAlert
@@ -731,7 +721,7 @@ func TestRunBeforeApplyConfig(t *testing.T) {
 	if err := f.ApplyConfig(alertingConfig(50*time.Millisecond, srv.URL)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "resends at the configured interval", 5*time.Second, func() bool { return len(rec.sizes()) >= 3 })
+	wait.For(t, "resends at the configured interval", 5*time.Second, func() bool { return len(rec.sizes()) >= 3 })
 }
 
 // TestReloadWhileRunning: an Alertmanager that a reload adds while the
@@ -752,12 +742,12 @@ func TestReloadWhileRunning(t *testing.T) {
 	runForwarder(t, f)
 	raiseMany(t, c, 2)
 	f.Resend()
-	waitFor(t, "the first Alertmanager receiving the alarms", 5*time.Second, func() bool { return sent(first) == 2 })
+	wait.For(t, "the first Alertmanager receiving the alarms", 5*time.Second, func() bool { return sent(first) == 2 })
 
 	if err := f.ApplyConfig(alertingConfig(time.Hour, srv1.URL, srv2.URL)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the added Alertmanager receiving the current state", 5*time.Second, func() bool { return sent(second) == 2 })
+	wait.For(t, "the added Alertmanager receiving the current state", 5*time.Second, func() bool { return sent(second) == 2 })
 
 	f.mu.Lock()
 	removed, _ := f.ams.Get(srv1.URL)
@@ -772,7 +762,7 @@ func TestReloadWhileRunning(t *testing.T) {
 	}
 	before := sent(first)
 	f.Resend()
-	waitFor(t, "the remaining Alertmanager receiving the resend", 5*time.Second, func() bool { return sent(second) == 4 })
+	wait.For(t, "the remaining Alertmanager receiving the resend", 5*time.Second, func() bool { return sent(second) == 4 })
 	if got := sent(first); got != before {
 		t.Errorf("the removed Alertmanager received %d more alerts", got-before)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // TestStatusAgreesWithMetrics checks the status page's view of each
@@ -57,7 +59,7 @@ func TestStatusAgreesWithMetrics(t *testing.T) {
 		}
 		return m
 	}
-	waitFor(t, "both queues sent", 5*time.Second, func() bool {
+	wait.For(t, "both queues sent", 5*time.Second, func() bool {
 		m := byURL()
 		return m[ok.URL].Sent == 3 && m[failing.URL].Errors == 3
 	})

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // runBus runs b until the test ends and returns a function that stops it and
@@ -29,17 +31,6 @@ func runBus(t testing.TB, b *Bus) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // recorder is a subscriber that records which events it received.
@@ -152,10 +143,10 @@ func TestDeliveryOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Queue of 10 with no wait: retry until the worker makes room.
-			waitFor(t, "room in queue", func() bool { return b.Stats()[0].QueueLength < 10 })
+			wait.For(t, "room in queue", 5*time.Second, func() bool { return b.Stats()[0].QueueLength < 10 }, wait.Every(time.Millisecond))
 		}
 	}
-	waitFor(t, "all events", func() bool { return len(r.received()) == len(want) })
+	wait.For(t, "all events", 5*time.Second, func() bool { return len(r.received()) == len(want) })
 	if got := r.received(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events out of order:\n got %v\nwant %v", got, want)
 	}
@@ -355,7 +346,7 @@ func TestQueueFullPolicy(t *testing.T) {
 		if err := <-result; err != nil {
 			t.Fatalf("waiting publish: %v", err)
 		}
-		waitFor(t, "both events", func() bool { return len(r.received()) == 2 })
+		wait.For(t, "both events", 5*time.Second, func() bool { return len(r.received()) == 2 })
 		if got := r.received(); fmt.Sprint(got) != "[first second]" {
 			t.Errorf("received %v", got)
 		}
@@ -404,7 +395,7 @@ func TestRegisterTypeWhileRunning(t *testing.T) {
 	if err := b.Publish(newTestEvent(typ, "s", "", "x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery on a type registered while running", func() bool { return len(r.received()) == 1 })
+	wait.For(t, "delivery on a type registered while running", 5*time.Second, func() bool { return len(r.received()) == 1 })
 	if b.TypeName(typ) != "LATE" || b.TypeName(typ+1) != "" {
 		t.Errorf("TypeName: %q, %q", b.TypeName(typ), b.TypeName(typ+1))
 	}

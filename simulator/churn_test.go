@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // loaded returns a simulator of cfg that has loaded its registry; nothing
@@ -167,7 +169,7 @@ func TestRun(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, 30*time.Second, "load", func() (bool, error) {
+	wait.ForNoError(t, "load", 30*time.Second, func() (bool, error) {
 		_ = s.Stats() // concurrently with Load and churn, for the race detector
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -183,7 +185,7 @@ func TestRun(t *testing.T) {
 		return resp.Header.Revision
 	}
 	start := rev()
-	waitFor(t, 30*time.Second, "50 churn writes", func() (bool, error) { return rev() > start+50, nil })
+	wait.ForNoError(t, "50 churn writes", 30*time.Second, func() (bool, error) { return rev() > start+50, nil })
 
 	// Paused, nothing is written; the registry matches the view.
 	s.Pause()
@@ -201,7 +203,7 @@ func TestRun(t *testing.T) {
 	// While paused, leases outlive their TTL: every instance stays.
 	instances := len(r.instances)
 	pausedAt := time.Now()
-	waitFor(t, 30*time.Second, "two lease TTLs with every instance alive", func() (bool, error) {
+	wait.ForNoError(t, "two lease TTLs with every instance alive", 30*time.Second, func() (bool, error) {
 		resp, err := c.Get(testContext(t, 10*time.Second), s.Layout().InstancesPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
 			return false, err
@@ -222,13 +224,13 @@ func TestRun(t *testing.T) {
 	if _, err := c.Revoke(testContext(t, 10*time.Second), victim); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the revoked lease to be forgotten", func() (bool, error) {
+	wait.ForNoError(t, "the revoked lease to be forgotten", 30*time.Second, func() (bool, error) {
 		return s.Stats().Instances == instances-1 && !s.keeper.alive(victim), nil
 	})
 
 	s.Resume()
 	resumed := rev()
-	waitFor(t, 30*time.Second, "churn after resume", func() (bool, error) { return rev() > resumed+10, nil })
+	wait.ForNoError(t, "churn after resume", 30*time.Second, func() (bool, error) { return rev() > resumed+10, nil })
 
 	cancel()
 	stopped = true

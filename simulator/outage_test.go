@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 func TestServiceOutageValidate(t *testing.T) {
@@ -258,7 +260,7 @@ func TestRunStagesServiceOutages(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, 30*time.Second, "load", func() (bool, error) {
+	wait.ForNoError(t, "load", 30*time.Second, func() (bool, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.loaded, nil
@@ -274,11 +276,11 @@ func TestRunStagesServiceOutages(t *testing.T) {
 		return int(resp.Count), nil
 	}
 	for round := 1; round <= 2; round++ {
-		waitFor(t, 30*time.Second, fmt.Sprintf("outage %d: no instance left", round), func() (bool, error) {
+		wait.ForNoError(t, fmt.Sprintf("outage %d: no instance left", round), 30*time.Second, func() (bool, error) {
 			n, err := count()
 			return n == 0, err
 		})
-		waitFor(t, 30*time.Second, fmt.Sprintf("outage %d over: 3 instances back", round), func() (bool, error) {
+		wait.ForNoError(t, fmt.Sprintf("outage %d over: 3 instances back", round), 30*time.Second, func() (bool, error) {
 			n, err := count()
 			return n == cfg.InstancesPerService, err
 		})

@@ -24,6 +24,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/testcerts"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 	"github.com/servicecomb/servicecomb_exporter/source/servicecenter"
@@ -111,7 +112,7 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 	if err := e.apply(src); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "ready", 10*time.Second, e.manager.Ready)
+	wait.For(t, "ready", 10*time.Second, e.manager.Ready)
 	if err := e.health.Healthy(); err != nil {
 		t.Fatalf("unhealthy while etcd is up: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 	closing := time.Now()
 	server.Close() // may take seconds: etcd lets open streams finish first
 	stopped := time.Now()
-	registrytest.WaitFor(t, "unhealthy after etcd stopped", 30*time.Second, func() bool { return e.health.Healthy() != nil })
+	wait.For(t, "unhealthy after etcd stopped", 30*time.Second, func() bool { return e.health.Healthy() != nil })
 	if took := time.Since(stopped); took > 5*time.Second {
 		t.Errorf("BackendConnectionRefuse raised %v after etcd stopped (closing took %v), want within 5s",
 			took, stopped.Sub(closing))
@@ -151,7 +152,7 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 		t.Error("healthy right after DELETE alarms while etcd is down")
 	}
 	cleared := time.Now()
-	registrytest.WaitFor(t, "alarm raised again after ClearAll", 10*time.Second, func() bool { active, _ := e.alarmActive(); return active })
+	wait.For(t, "alarm raised again after ClearAll", 10*time.Second, func() bool { active, _ := e.alarmActive(); return active })
 	t.Logf("BackendConnectionRefuse raised again %v after ClearAll", time.Since(cleared))
 	if took := time.Since(cleared); took > 5*time.Second {
 		t.Errorf("BackendConnectionRefuse raised again %v after ClearAll, want within 5s", took)
@@ -159,10 +160,10 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 
 	// Six failed attempts: with backoff doubling from 250ms, an uncapped
 	// backoff would now wait 4-8s before the next attempt.
-	registrytest.WaitFor(t, "six failed syncs", 45*time.Second, func() bool { return e.snapshot("main").Syncs["failure"] >= 6 })
+	wait.For(t, "six failed syncs", 45*time.Second, func() bool { return e.snapshot("main").Syncs["failure"] >= 6 })
 	restarted := registrytest.StartEtcd(t, embedetcd.Options{Dir: dir, ClientAddress: address})
 	serving := time.Now() // StartEtcd returns once etcd serves
-	registrytest.WaitFor(t, "alarm cleared after etcd returned", 30*time.Second, func() bool {
+	wait.For(t, "alarm cleared after etcd returned", 30*time.Second, func() bool {
 		active, _ := e.alarmActive()
 		return !active && e.health.Healthy() == nil
 	})
@@ -184,7 +185,7 @@ func TestBackendOutageRaisesAndClearsAlarm(t *testing.T) {
 		t.Errorf("alarm status %s, want CLEARED and still listed", a.Status)
 	}
 	want, rev := registrytest.CountFromEtcd(t, c2)
-	registrytest.WaitFor(t, "source caught up", 10*time.Second, func() bool { return e.snapshot("main").Revision >= rev })
+	wait.For(t, "source caught up", 10*time.Second, func() bool { return e.snapshot("main").Revision >= rev })
 	if got := e.snapshot("main").Counts; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("counts after recovery:\n got %v\nwant %v", got, want)
 	}
@@ -205,8 +206,8 @@ func TestTLSWithClientCertificates(t *testing.T) {
 	if err := e.apply(good, noClientCert); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "TLS source synced", 20*time.Second, func() bool { return e.snapshot("tls").Synced })
-	registrytest.WaitFor(t, "alarm for the source without a client certificate", 20*time.Second, func() bool {
+	wait.For(t, "TLS source synced", 20*time.Second, func() bool { return e.snapshot("tls").Synced })
+	wait.For(t, "alarm for the source without a client certificate", 20*time.Second, func() bool {
 		active, detail := e.alarmActive()
 		return active && strings.Contains(detail, "no-client-cert")
 	})
@@ -246,7 +247,7 @@ func TestWrongCredentials(t *testing.T) {
 	if err := e.apply(src); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "alarm for wrong credentials", 20*time.Second, func() bool {
+	wait.For(t, "alarm for wrong credentials", 20*time.Second, func() bool {
 		active, _ := e.alarmActive()
 		return active
 	})
@@ -260,8 +261,8 @@ func TestWrongCredentials(t *testing.T) {
 	if err := e.apply(src); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "synced with the right password", 20*time.Second, func() bool { return e.snapshot("auth").Synced })
-	registrytest.WaitFor(t, "alarm cleared", 10*time.Second, func() bool { active, _ := e.alarmActive(); return !active })
+	wait.For(t, "synced with the right password", 20*time.Second, func() bool { return e.snapshot("auth").Synced })
+	wait.For(t, "alarm cleared", 10*time.Second, func() bool { active, _ := e.alarmActive(); return !active })
 }
 
 func TestApplyConfig(t *testing.T) {
@@ -270,8 +271,8 @@ func TestApplyConfig(t *testing.T) {
 	if err := e.apply(etcdSource("a", server.Endpoint), etcdSource("dead", "http://127.0.0.1:1")); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "a synced", 10*time.Second, func() bool { return e.snapshot("a").Synced })
-	registrytest.WaitFor(t, "dead reported", 20*time.Second, func() bool { active, _ := e.alarmActive(); return active })
+	wait.For(t, "a synced", 10*time.Second, func() bool { return e.snapshot("a").Synced })
+	wait.For(t, "dead reported", 20*time.Second, func() bool { active, _ := e.alarmActive(); return active })
 	if e.manager.Ready() {
 		t.Error("ready although a source never synced")
 	}
@@ -308,7 +309,7 @@ func TestApplyConfig(t *testing.T) {
 	if err := e.apply(changed); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "restarted source synced", 10*time.Second, func() bool {
+	wait.For(t, "restarted source synced", 10*time.Second, func() bool {
 		s := e.snapshot("a")
 		return s.Synced && s.Syncs["success"] == 1
 	})
@@ -464,13 +465,13 @@ func TestReloadFixesWrongServiceCenterPassword(t *testing.T) {
 	if err := e.apply(source("wrong-Pa55word!")); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "AuthenticationFailed", 10*time.Second, func() bool {
+	wait.For(t, "AuthenticationFailed", 10*time.Second, func() bool {
 		a, _ := e.center.Get("sc", alarm.AuthenticationFailed)
 		return a.Active() && a.FieldString("nextLoginAttempt") != ""
 	})
 	// Many polls later, still two attempts.
 	failures := e.snapshot("sc").Syncs["failure"]
-	registrytest.WaitFor(t, "ten more polls", 10*time.Second, func() bool { return e.snapshot("sc").Syncs["failure"] >= failures+10 })
+	wait.For(t, "ten more polls", 10*time.Second, func() bool { return e.snapshot("sc").Syncs["failure"] >= failures+10 })
 	if attempts, banned := sc.state(); attempts != 2 || banned {
 		t.Fatalf("%d login attempts (banned %v), want 2", attempts, banned)
 	}
@@ -487,7 +488,7 @@ func TestReloadFixesWrongServiceCenterPassword(t *testing.T) {
 	if err := e.apply(source("R1ght-Pa55word!")); err != nil {
 		t.Fatal(err)
 	}
-	registrytest.WaitFor(t, "source up after the reload", 5*time.Second, func() bool { return e.snapshot("sc").Up })
+	wait.For(t, "source up after the reload", 5*time.Second, func() bool { return e.snapshot("sc").Up })
 	if attempts, banned := sc.state(); attempts != 3 || banned {
 		t.Errorf("%d login attempts (banned %v), want 3", attempts, banned)
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
-	"github.com/servicecomb/servicecomb_exporter/notify"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
 )
 
 // fakeDumper writes body, then fails with err if set.
@@ -46,28 +45,11 @@ type cacheServer struct {
 	url     string
 	handler http.Handler
 	center  *alarm.Center
-	logs    *lockedBuffer
+	logs    *logbuf.Buffer
 
 	mu     sync.Mutex
 	asked  []string // source names asked for
 	byName map[string]CacheDumper
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newCacheServer serves the handler on a real loopback server (a failed
@@ -75,16 +57,7 @@ func (b *lockedBuffer) String() string {
 // dumpers by source name; "" is the first source.
 func newCacheServer(t *testing.T, byName map[string]CacheDumper, clusters map[string][]string) *cacheServer {
 	t.Helper()
-	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = bus.Run(ctx); close(done) }()
-	cs := &cacheServer{center: alarm.NewCenter(bus, typ, nil), logs: &lockedBuffer{}, byName: byName}
-	t.Cleanup(func() { cs.center.Close(); cancel(); <-done })
+	cs := &cacheServer{center: newTestCenter(t), logs: &logbuf.Buffer{}, byName: byName}
 	o := Options{
 		Logger:  log.NewLogfmtLogger(cs.logs),
 		Alarms:  cs.center,

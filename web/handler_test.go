@@ -33,7 +33,9 @@ type fixture struct {
 	registry func() any
 }
 
-func newFixture(t *testing.T) *fixture {
+// newTestCenter returns an alarm center publishing on a running bus; both
+// stop when the test ends.
+func newTestCenter(t testing.TB) *alarm.Center {
 	t.Helper()
 	bus := notify.New(nil)
 	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
@@ -43,8 +45,15 @@ func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = bus.Run(ctx); close(done) }()
-	f := &fixture{center: alarm.NewCenter(bus, typ, nil), ready: true}
-	t.Cleanup(func() { f.center.Close(); cancel(); <-done })
+	c := alarm.NewCenter(bus, typ, nil)
+	t.Cleanup(func() { c.Close(); cancel(); <-done })
+	return c
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{center: newTestCenter(t), ready: true}
+	var err error
 
 	health := alarm.NewHealthChecker(f.center)
 	reg := prometheus.NewRegistry()

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/forwarder"
-	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 	"github.com/servicecomb/servicecomb_exporter/source"
 )
@@ -51,16 +49,8 @@ func testSource(name string, domains ...string) source.SourceDump {
 // and benchmarks.
 func newStatusFixture(t testing.TB, sources fakeSources, ams fakeAlertmanagers, reload *ReloadStatus) *fixture {
 	t.Helper()
-	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = bus.Run(ctx); close(done) }()
-	f := &fixture{center: alarm.NewCenter(bus, typ, nil)}
-	t.Cleanup(func() { f.center.Close(); cancel(); <-done })
+	f := &fixture{center: newTestCenter(t)}
+	var err error
 	f.handler, err = NewHandler(Options{
 		Alarms: f.center, Health: alarm.NewHealthChecker(f.center), Metrics: http.NotFoundHandler(),
 		Sources: sources, Alertmanagers: ams,
@@ -82,13 +72,17 @@ func TestStatusPage(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("tenant-%03d", i)
 	}
-	failedReload := &ReloadStatus{File: "/etc/exporter.yml", LastAttempt: time.Now(), Successful: false,
-		LastSuccess: time.Now().Add(-time.Hour), LastError: "exporter.yml:7: sources[0].etcd.endpoints: required", Successes: 1, Failures: 2}
+	// The inputs with ages ("2s ago") are built when their case runs, not
+	// when the table is: the cases before them can take seconds under -race.
+	failedReload := func() *ReloadStatus {
+		return &ReloadStatus{File: "/etc/exporter.yml", LastAttempt: time.Now(), Successful: false,
+			LastSuccess: time.Now().Add(-time.Hour), LastError: "exporter.yml:7: sources[0].etcd.endpoints: required", Successes: 1, Failures: 2}
+	}
 	tests := []struct {
 		name     string
 		sources  fakeSources
-		ams      fakeAlertmanagers
-		reload   *ReloadStatus
+		ams      func() fakeAlertmanagers
+		reload   func() *ReloadStatus
 		setup    func(f *fixture)
 		target   string
 		contains []string
@@ -144,8 +138,10 @@ func TestStatusPage(t *testing.T) {
 		{name: "exact domain opens its projects", sources: fakeSources{testSource("main", many...)}, target: "/status?domain=tenant-007",
 			contains: []string{"<details open><summary>tenant-007</summary>", "1 of 250 domains match"}},
 		{name: "alertmanagers", target: "/status",
-			ams: fakeAlertmanagers{{URL: "http://127.0.0.1:9093", QueueLength: 7, QueueCapacity: 10000, Sent: 40, Errors: 2, Dropped: 3,
-				LastSuccess: time.Now().Add(-2 * time.Second), LastError: "connection refused", LastErrorAt: time.Now()}},
+			ams: func() fakeAlertmanagers {
+				return fakeAlertmanagers{{URL: "http://127.0.0.1:9093", QueueLength: 7, QueueCapacity: 10000, Sent: 40, Errors: 2, Dropped: 3,
+					LastSuccess: time.Now().Add(-2 * time.Second), LastError: "connection refused", LastErrorAt: time.Now()}}
+			},
 			contains: []string{"<td>http://127.0.0.1:9093</td>", "7 / 10000", "2s ago", `connection refused`,
 				`<td class="num error">3</td>`}},
 		{name: "reload failed", reload: failedReload, target: "/status",
@@ -155,7 +151,15 @@ func TestStatusPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newStatusFixture(t, tt.sources, tt.ams, tt.reload)
+			var ams fakeAlertmanagers
+			var reload *ReloadStatus
+			if tt.ams != nil {
+				ams = tt.ams()
+			}
+			if tt.reload != nil {
+				reload = tt.reload()
+			}
+			f := newStatusFixture(t, tt.sources, ams, reload)
 			if tt.setup != nil {
 				tt.setup(f)
 			}

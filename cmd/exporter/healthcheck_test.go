@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/testcerts"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // TestHealthcheckBehindBasicAuthAndTLS runs the exporter with basic
@@ -56,13 +57,12 @@ func TestHealthcheckBehindBasicAuthAndTLS(t *testing.T) {
 	}
 	auth := []string{"--username", "healthcheck", "--password-file", passwordFile}
 	ca := []string{"--ca-file", certs.CA}
-	deadline := time.Now().Add(10 * time.Second)
-	for code, _ := check(append(auth, ca...)...); code != healthy; code, _ = check(append(auth, ca...)...) {
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter not healthy through TLS and basic auth within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var last string
+	wait.For(t, "exporter healthy through TLS and basic auth", 10*time.Second, func() bool {
+		code, out := check(append(auth, ca...)...)
+		last = out
+		return code == healthy
+	}, wait.Every(20*time.Millisecond), wait.Detail(func() string { return "last check: " + last }))
 	tests := []struct {
 		name     string
 		args     []string

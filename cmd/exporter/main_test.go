@@ -22,7 +22,9 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // exporterUnderTest is the whole exporter running in-process on a loopback
@@ -32,24 +34,7 @@ type exporterUnderTest struct {
 	baseURL string
 	client  *http.Client
 	stop    func() error
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
+	logs    *logbuf.Buffer
 }
 
 func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
@@ -62,7 +47,7 @@ func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := newSyncBuffer()
+	logs := &logbuf.Buffer{}
 	logger, err := logging.New(logs, "debug", "logfmt")
 	if err != nil {
 		t.Fatal(err)
@@ -123,13 +108,7 @@ func (e *exporterUnderTest) get(path string, header http.Header) (int, string) {
 
 func (e *exporterUnderTest) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; logs:\n%s", what, e.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(e.t, what, 10*time.Second, cond, wait.Detail(func() string { return "logs:\n" + e.logs.String() }))
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -299,7 +278,7 @@ func startExporterAuth(t *testing.T, webCfg string) *exporterUnderTest {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
-	e := &exporterUnderTest{t: t, baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 5 * time.Second}, logs: newSyncBuffer()}
+	e := &exporterUnderTest{t: t, baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 5 * time.Second}, logs: &logbuf.Buffer{}}
 	e.stop = func() error { cancel(); return <-done }
 	t.Cleanup(func() { _ = e.stop() })
 	e.waitFor("listening", func() bool { s, _ := e.get("/-/healthy", nil); return s != 0 })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // BenchmarkStatusPage times GET /status from the whole exporter reading an
@@ -90,7 +91,7 @@ func startExporterB(b *testing.B, cfgFile, cfg string) *benchExporter {
 	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
 	b.Cleanup(func() { cancel(); <-done })
 	e := &benchExporter{baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
-	registrytest.WaitFor(b, "ready", time.Minute, func() bool {
+	wait.For(b, "ready", time.Minute, func() bool {
 		resp, err := e.client.Get(e.baseURL + "/-/ready")
 		if err != nil {
 			return false

@@ -18,6 +18,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // statusScreenshot, when set, is where TestStatusPageInBrowser saves a
@@ -156,10 +157,12 @@ func look(ctx context.Context) (seen, error) {
 // the test at the deadline with what was last seen.
 func waitSeen(t *testing.T, ctx context.Context, url string, reload bool, d time.Duration, what string, cond func(seen) bool) seen {
 	t.Helper()
-	deadline := time.Now().Add(d)
 	var last seen
 	var lastErr error
-	for time.Now().Before(deadline) {
+	wait.ForNoError(t, what, d, func() (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		if reload {
 			if err := navigate(ctx, url); err != nil {
 				lastErr = err
@@ -168,17 +171,13 @@ func waitSeen(t *testing.T, ctx context.Context, url string, reload bool, d time
 		// Errors while the page reloads itself are expected: look again.
 		s, err := look(ctx)
 		if err == nil && cond(s) {
-			return s
+			last = s
+			return true, nil
 		}
 		last, lastErr = s, err
-		select {
-		case <-time.After(250 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		}
-	}
-	t.Fatalf("timed out after %v waiting for %s; last seen: %v (err %v)", d, what, last, lastErr)
-	return seen{}
+		return false, nil
+	}, wait.Every(250*time.Millisecond), wait.Detail(func() string { return fmt.Sprintf("last seen: %v (err %v)", last, lastErr) }))
+	return last
 }
 
 func navigate(ctx context.Context, url string) error {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,36 +13,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/simulator"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, logs *syncBuffer, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; logs:\n%s", timeout, what, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestFlags(t *testing.T) {
 	for _, tc := range []struct {
@@ -116,7 +89,7 @@ func TestEmbeddedWithOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger, err := logging.New(logs, "debug", "logfmt")
 	if err != nil {
 		t.Fatal(err)
@@ -159,16 +132,16 @@ func TestEmbeddedWithOutage(t *testing.T) {
 		}
 		return resp.Count
 	}
-	waitFor(t, 30*time.Second, "instances", logs, func() bool { return count("/cse-sr/inst/files/") > 0 })
+	wait.For(t, "instances", 30*time.Second, func() bool { return count("/cse-sr/inst/files/") > 0 }, wait.Detail(logs.String))
 	if n := count("/cse-sr/domains/"); n != 2 {
 		t.Errorf("%d domains, want 2", n)
 	}
 
-	waitFor(t, 60*time.Second, "the outage to end", logs, func() bool {
+	wait.For(t, "the outage to end", 60*time.Second, func() bool {
 		return strings.Contains(logs.String(), "churn resumed")
-	})
+	}, wait.Detail(logs.String))
 	var rev int64
-	waitFor(t, 30*time.Second, "etcd to answer again", logs, func() bool {
+	wait.For(t, "etcd to answer again", 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		resp, err := c.Get(ctx, "/cse-sr/inst/files/", clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -176,13 +149,13 @@ func TestEmbeddedWithOutage(t *testing.T) {
 			rev = resp.Header.Revision
 		}
 		return rev > 0
-	})
-	waitFor(t, 30*time.Second, "churn after the outage", logs, func() bool {
+	}, wait.Detail(logs.String))
+	wait.For(t, "churn after the outage", 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		resp, err := c.Get(ctx, "/none")
 		return err == nil && resp.Header.Revision > rev+10
-	})
+	}, wait.Detail(logs.String))
 
 	cancel()
 	stopped = true

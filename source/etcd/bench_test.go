@@ -22,6 +22,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -185,44 +186,66 @@ func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instance
 // its peak resident set size once the first sync is done.
 func benchRSS(b *testing.B, cfg config.EtcdConfig, instances int) {
 	bin := buildExporter(b)
-	dir := b.TempDir()
-	cfgFile := filepath.Join(dir, "config.yml")
+	cfgFile := benchConfigFile(b, cfg)
+	var peakMiB, syncSeconds float64
+	for i := 0; i < b.N; i++ {
+		e := startSyncedExporter(b, bin, cfgFile)
+		syncSeconds = e.synced.Seconds()
+		peakMiB = float64(procStatusKiB(b, e.cmd.Process.Pid, "VmHWM")) / 1024
+		e.stop()
+	}
+	b.ReportMetric(peakMiB, "peak-rss-MiB")
+	b.ReportMetric(syncSeconds, "exporter-sync-s")
+	b.Logf("exporter peak RSS %.1f MiB after syncing %d instances in %.1fs", peakMiB, instances, syncSeconds)
+}
+
+// benchConfigFile writes the exporter's configuration for the source
+// "bench" on cfg's first endpoint and prefix.
+func benchConfigFile(b *testing.B, cfg config.EtcdConfig) string {
+	cfgFile := filepath.Join(b.TempDir(), "config.yml")
 	content := fmt.Sprintf("sources:\n  - name: bench\n    etcd:\n      endpoints: [%s]\n      prefix: %s\n      request_timeout: 60s\n",
 		cfg.Endpoints[0], cfg.Prefix)
 	if err := os.WriteFile(cfgFile, []byte(content), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	var peakMiB, syncSeconds float64
-	for i := 0; i < b.N; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		cmd := exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", addr, "--log.level", "warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		metric := `servicecomb_registry_syncs_total{result="success",source="bench"} 1`
-		deadline := time.Now().Add(10 * time.Minute)
-		for !scrapeContains(addr, metric) {
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				b.Fatal("exporter did not sync within 10 minutes")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		syncSeconds = time.Since(start).Seconds()
-		peakMiB = float64(procStatusKiB(b, cmd.Process.Pid, "VmHWM")) / 1024
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+	return cfgFile
+}
+
+// syncedExporter is the exporter binary running on a loopback port after
+// its first successful sync.
+type syncedExporter struct {
+	addr   string
+	cmd    *exec.Cmd
+	synced time.Duration // from start to the first sync seen in /metrics
+	stop   func()        // interrupts it and waits for it to exit
+}
+
+// startSyncedExporter starts bin with cfgFile and waits (at most 10
+// minutes) until /metrics counts its first successful sync. The process
+// is stopped at the end of the benchmark if the caller has not done so.
+func startSyncedExporter(b *testing.B, bin, cfgFile string) *syncedExporter {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(peakMiB, "peak-rss-MiB")
-	b.ReportMetric(syncSeconds, "exporter-sync-s")
-	b.Logf("exporter peak RSS %.1f MiB after syncing %d instances in %.1fs", peakMiB, instances, syncSeconds)
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", addr, "--log.level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var once sync.Once
+	e := &syncedExporter{addr: addr, cmd: cmd, stop: func() {
+		once.Do(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	}}
+	b.Cleanup(e.stop)
+	start := time.Now()
+	metric := `servicecomb_registry_syncs_total{result="success",source="bench"} 1`
+	wait.For(b, "the exporter's first sync", 10*time.Minute, func() bool { return scrapeContains(addr, metric) },
+		wait.Every(100*time.Millisecond))
+	e.synced = time.Since(start)
+	return e
 }
 
 func scrapeContains(addr, s string) bool {
@@ -375,7 +398,7 @@ func benchWatchLag(b *testing.B, c *clientv3.Client, endpoint string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { _ = s.Run(ctx); close(done) }()
-		registrytest.WaitFor(b, "sync", time.Minute, func() bool { return s.Snapshot().Synced })
+		wait.For(b, "sync", time.Minute, func() bool { return s.Snapshot().Synced })
 
 		var wg sync.WaitGroup
 		interval := time.Second * writers / rate
@@ -408,7 +431,7 @@ func benchWatchLag(b *testing.B, c *clientv3.Client, endpoint string) {
 			last = max(last, rev)
 		}
 		mu.Unlock()
-		registrytest.WaitFor(b, "last change applied", time.Minute, func() bool { return s.Snapshot().Revision >= last })
+		wait.For(b, "last change applied", time.Minute, func() bool { return s.Snapshot().Revision >= last })
 		cancel()
 		<-done
 

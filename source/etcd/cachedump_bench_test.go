@@ -5,11 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,39 +26,15 @@ import (
 // the same ranges and pages, decoding and writing nothing.
 func benchDumpRSS(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instances int) {
 	bin := buildExporter(b)
-	cfgFile := filepath.Join(b.TempDir(), "config.yml")
-	content := fmt.Sprintf("sources:\n  - name: bench\n    etcd:\n      endpoints: [%s]\n      prefix: %s\n      request_timeout: 60s\n",
-		cfg.Endpoints[0], cfg.Prefix)
-	if err := os.WriteFile(cfgFile, []byte(content), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	cfgFile := benchConfigFile(b, cfg)
 	s, err := New(Options{Name: "bench", Config: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var idleMiB, peakMiB, heapGrowth, dumpSeconds, rawSeconds, megabytes float64
 	for i := 0; i < b.N; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		cmd := exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", addr, "--log.level", "warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
-		metric := `servicecomb_registry_syncs_total{result="success",source="bench"} 1`
-		deadline := time.Now().Add(10 * time.Minute)
-		for !scrapeContains(addr, metric) {
-			if time.Now().After(deadline) {
-				stop()
-				b.Fatal("exporter did not sync within 10 minutes")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		e := startSyncedExporter(b, bin, cfgFile)
+		addr, cmd, stop := e.addr, e.cmd, e.stop
 		idle := settledRSS(b, cmd.Process.Pid)
 		idleHeap := heapInuse(addr)
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", cmd.Process.Pid), []byte("5"), 0); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -90,7 +91,7 @@ func runSource(t *testing.T, cfg config.EtcdConfig, tweak func(*Source)) (*Sourc
 func assertCaughtUp(t *testing.T, s *Source, c *clientv3.Client, when string) {
 	t.Helper()
 	want, rev := registrytest.CountFromEtcd(t, c)
-	registrytest.WaitFor(t, fmt.Sprintf("source at revision %d (%s)", rev, when), 10*time.Second, func() bool {
+	wait.For(t, fmt.Sprintf("source at revision %d (%s)", rev, when), 10*time.Second, func() bool {
 		snap := s.Snapshot()
 		return snap.Synced && snap.Revision >= rev
 	})
@@ -143,8 +144,8 @@ func TestLeaseExpiryRemovesInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Put(w.InstanceKey(w.Services[0], "short-lived"), `{"status":"UP"}`, clientv3.WithLease(lease.ID))
-	registrytest.WaitFor(t, "instance counted", 10*time.Second, func() bool { return total(s.Snapshot().Counts.Instances) == 1 })
-	registrytest.WaitFor(t, "instance gone after its lease expired", 15*time.Second, func() bool {
+	wait.For(t, "instance counted", 10*time.Second, func() bool { return total(s.Snapshot().Counts.Instances) == 1 })
+	wait.For(t, "instance gone after its lease expired", 15*time.Second, func() bool {
 		return total(s.Snapshot().Counts.Instances) == 0
 	})
 	assertCaughtUp(t, s, c, "after expiry")
@@ -185,7 +186,7 @@ func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
 			})
 		}
 	})
-	registrytest.WaitFor(t, "second sync", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] >= 2 })
+	wait.For(t, "second sync", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] >= 2 })
 	assertCaughtUp(t, s, c, "after the resync")
 	if down, _ := rec.state(); down || rec.downs != 0 {
 		t.Error("compaction reported the backend as down")
@@ -214,7 +215,7 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	registrytest.WaitFor(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
+	wait.For(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
 	counts := s.Snapshot().Counts
 	if counts.Services[registry.ServiceGroup{Domain: "default", Project: "default", Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}] != 1 ||
 		total(counts.Instances) != 2 || counts.Instances[registry.InstanceGroup{Domain: "stray", Project: "proj", Status: "DOWN"}] != 1 {
@@ -250,7 +251,7 @@ func TestEmptyRegistryWatchStartsAtCurrentRevision(t *testing.T) {
 	w.Put(prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`)
 	w.Del(prefix + "/inst/files/d/p/s/i")
 	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
-	registrytest.WaitFor(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
+	wait.For(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
 	if rev := s.Snapshot().Revision; rev < 3 {
 		t.Fatalf("listed an empty registry at revision %d, want etcd's current revision (3)", rev)
 	}

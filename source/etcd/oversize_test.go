@@ -13,6 +13,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -55,7 +56,7 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 			largest = max(largest, bytes)
 		}
 	})
-	registrytest.WaitFor(t, "sync", 20*time.Second, func() bool { return s.Snapshot().Synced })
+	wait.For(t, "sync", 20*time.Second, func() bool { return s.Snapshot().Synced })
 	snap := s.Snapshot()
 	want := map[registry.InstanceGroup]int64{{Domain: "d", Project: "p", Status: "UP"}: 84, {Domain: "d", Project: "p", Status: "DOWN"}: 24}
 	if fmt.Sprint(snap.Counts.Instances) != fmt.Sprint(want) {
@@ -74,7 +75,7 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	// which makes the source list again, skipping the value as above.
 	w.Put(prefix+"/inst/files/d/p/svc1/j1", `{"status":"UP","pad":"`+pad(300<<10)+`"}`)
 	w.Put(prefix+"/inst/files/d/p/svc1/j2", `{"status":"UP"}`)
-	registrytest.WaitFor(t, "the watched oversized value skipped", 20*time.Second, func() bool {
+	wait.For(t, "the watched oversized value skipped", 20*time.Second, func() bool {
 		return s.Snapshot().Counts.Instances[registry.InstanceGroup{Domain: "d", Project: "p", Status: "UP"}] == 85
 	})
 	// decode_errors_total counts every skip: the 12 of the first list, then

@@ -8,6 +8,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // TestWipedEtcdIsListedAgain: etcd stopped, its data directory wiped and
@@ -56,7 +57,7 @@ func TestWipedEtcdIsListedAgain(t *testing.T) {
 	}
 	w.AddInstance()
 
-	registrytest.WaitFor(t, "a new list after the wipe", 10*time.Second, func() bool {
+	wait.For(t, "a new list after the wipe", 10*time.Second, func() bool {
 		return s.Snapshot().Syncs["success"] > before.Syncs["success"]
 	})
 	assertCaughtUp(t, s, c, "after the wipe")

@@ -1,7 +1,6 @@
 package servicecenter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 const (
@@ -43,24 +44,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // rbacSC returns a fake Service Center with RBAC on, its clock, and a
@@ -123,7 +106,7 @@ func TestWrongPasswordNeverBansTheAccount(t *testing.T) {
 	clock := newFakeClock()
 	sc, cfg := rbacSC(t, clock, "wrong-Pa55word!")
 	center := newAlarmCenter(t)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	s, rec := newRBACSource(t, cfg, clock, Options{Alarms: center, Logger: log.NewLogfmtLogger(logs)})
 
 	// The setting: a poll every 2 s. 15 minutes of polls make at
@@ -307,7 +290,7 @@ func runUntil(t *testing.T, s *Source, what string, cond func() bool) {
 			t.Errorf("Run = %v", err)
 		}
 	}()
-	waitFor(t, what, cond)
+	wait.For(t, what, 10*time.Second, cond)
 }
 
 func TestRefusalsQuoted(t *testing.T) {
@@ -333,7 +316,7 @@ func TestRefusalsQuoted(t *testing.T) {
 			sc, cfg := rbacSC(t, clock, rbacPassword)
 			tt.setup(sc, clock)
 			center := newAlarmCenter(t)
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			s, _ := newRBACSource(t, cfg, clock, Options{Alarms: center, Logger: log.NewLogfmtLogger(logs)})
 			for range 3 {
 				if err := s.pollOnce(context.Background()); err == nil {

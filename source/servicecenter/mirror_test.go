@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // alarmList is Service Center's alarms answer: "id status detail" each.
@@ -118,7 +119,7 @@ func TestMirroredAlarmsThatServiceCenterNeverClears(t *testing.T) {
 				t.Fatalf("not raised: %+v", a)
 			}
 			// Polled again and again, unchanged: it clears all the same.
-			waitFor(t, "the quiet period to clear it", func() bool {
+			wait.For(t, "the quiet period to clear it", 10*time.Second, func() bool {
 				mustPoll(t, s)
 				a, _ := center.Get(ep, id)
 				return !a.Active()

@@ -19,6 +19,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/scmetrics"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
@@ -587,10 +588,10 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, "three polls", func() bool { return s.Snapshot().Syncs["success"] >= 3 })
+	wait.For(t, "three polls", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] >= 3 })
 	// Failing polls are retried with backoff (capped by the poll interval).
 	sc.set(pathDump, status(http.StatusInternalServerError, ""))
-	waitFor(t, "two failures", func() bool { return s.Snapshot().Syncs["failure"] >= 2 })
+	wait.For(t, "two failures", 10*time.Second, func() bool { return s.Snapshot().Syncs["failure"] >= 2 })
 	cancel()
 	select {
 	case err := <-done:
@@ -599,17 +600,6 @@ func TestRun(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

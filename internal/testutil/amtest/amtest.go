@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // RequireEnv makes a missing binary fail the test instead of skipping it;
@@ -108,24 +110,28 @@ func (a *Alertmanager) start() {
 	}
 	a.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(a.cmd, a.exited)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(a.URL + "/-/ready")
+	wait.ForNoError(a.t, "alertmanager ready at "+a.URL, 30*time.Second, ReadyOrExited(a.URL, "alertmanager", a.exited),
+		wait.Every(20*time.Millisecond))
+}
+
+// ReadyOrExited is the start-up wait condition of a Prometheus-stack
+// process (Alertmanager here, Prometheus in promtest): it holds once
+// /-/ready answers 200, and the process having exited is an error.
+func ReadyOrExited(url, name string, exited <-chan struct{}) func() (bool, error) {
+	return func() (bool, error) {
+		resp, err := http.Get(url + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true, nil
 			}
 		}
 		select {
-		case <-a.exited:
-			a.t.Fatalf("alertmanager exited at start-up")
+		case <-exited:
+			return false, fmt.Errorf("%s exited at start-up", name)
 		default:
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("alertmanager not ready at %s after 30s", a.URL)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ package etcdproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // RequireEnv makes a missing binary fail the test instead of skipping it;
@@ -108,24 +111,21 @@ func (e *Etcd) start() {
 	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(e.cmd, e.exited)
 	c := e.Client()
 	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var lastErr error
+	wait.ForNoError(e.t, "etcd ready at "+e.Endpoint, 30*time.Second, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Get(ctx, "ready")
+		_, lastErr = c.Get(ctx, "ready")
 		cancel()
-		if err == nil {
-			return
+		if lastErr == nil {
+			return true, nil
 		}
 		select {
 		case <-e.exited:
-			e.t.Fatalf("etcd exited at start-up")
+			return false, errors.New("etcd exited at start-up")
 		default:
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("etcd not ready at %s after 30s: %v", e.Endpoint, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, wait.Every(20*time.Millisecond), wait.Detail(func() string { return fmt.Sprintf("last error: %v", lastErr) }))
 }
 
 // Client returns a new client of this etcd; the caller closes it.

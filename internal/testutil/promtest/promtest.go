@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // Binary returns the path of a program of Debian's prometheus package
@@ -69,24 +70,9 @@ func Start(t testing.TB, config string) *Prometheus {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	p := &Prometheus{URL: "http://" + address}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(p.URL + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatal("prometheus exited at start-up")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("prometheus not ready after 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.ForNoError(t, "prometheus ready at "+p.URL, 30*time.Second, amtest.ReadyOrExited(p.URL, "prometheus", exited),
+		wait.Every(50*time.Millisecond))
+	return p
 }
 
 // Sample is one element of an instant vector.

@@ -21,18 +21,6 @@ import (
 // Prefix is the root prefix the helpers write under.
 const Prefix = "/cse-sr"
 
-// WaitFor polls cond until it holds or timeout passes.
-func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // CountFromEtcd counts the registry straight from etcd, independently of
 // the registry package, the way an operator would with etcdctl.
 func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, revision int64) {
