@@ -336,24 +336,26 @@ func benchWatchReplay(b *testing.B, c *clientv3.Client, endpoint string) {
 	for i := 0; i < b.N; i++ {
 		var finalRev int64
 		var watchStart time.Time
-		s, err := New(Options{Name: "bench", Config: cfg})
+		caughtUp := make(chan time.Time, 1)
+		s, err := New(Options{Name: "bench", Config: cfg, hooks: hooks{
+			afterList: func(int64) {
+				var err error
+				if finalRev, err = updateStatuses(context.Background(), c, layout, events); err != nil {
+					b.Error(err)
+				}
+				watchStart = time.Now()
+			},
+			afterApply: func(rev int64) {
+				if rev >= finalRev && finalRev != 0 {
+					select {
+					case caughtUp <- time.Now():
+					default:
+					}
+				}
+			},
+		}})
 		if err != nil {
 			b.Fatal(err)
-		}
-		s.afterList = func(int64) {
-			if finalRev, err = updateStatuses(context.Background(), c, layout, events); err != nil {
-				b.Error(err)
-			}
-			watchStart = time.Now()
-		}
-		caughtUp := make(chan time.Time, 1)
-		s.afterApply = func(rev int64) {
-			if rev >= finalRev && finalRev != 0 {
-				select {
-				case caughtUp <- time.Now():
-				default:
-				}
-			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -382,18 +384,17 @@ func benchWatchLag(b *testing.B, c *clientv3.Client, endpoint string) {
 	}
 	var p50, p99, worst time.Duration
 	for i := 0; i < b.N; i++ {
-		s, err := New(Options{Name: "bench", Config: cfg})
-		if err != nil {
-			b.Fatal(err)
-		}
 		var mu sync.Mutex
 		sent := map[int64]time.Time{}    // revision → when its write was issued
 		applied := map[int64]time.Time{} // revision → when the source applied it
-		s.afterApply = func(rev int64) {
+		s, err := New(Options{Name: "bench", Config: cfg, hooks: hooks{afterApply: func(rev int64) {
 			now := time.Now()
 			mu.Lock()
 			applied[rev] = now
 			mu.Unlock()
+		}}})
+		if err != nil {
+			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

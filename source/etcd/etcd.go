@@ -75,6 +75,16 @@ type Options struct {
 	ProbeTimeout     time.Duration
 	MinBackoff       time.Duration
 	MaxBackoff       time.Duration
+
+	hooks hooks // set by the package's tests and benchmarks only
+}
+
+// hooks let the package's tests and benchmarks observe a run; a nil one is
+// skipped.
+type hooks struct {
+	afterList  func(revision int64) // between the list and the watch
+	afterApply func(revision int64) // after each watch response is applied
+	onPage     func(bytes int)      // keys and values of each page received
 }
 
 // Source watches one etcd. Create it with New and run it with Run.
@@ -83,12 +93,6 @@ type Source struct {
 	layout    registry.Layout
 	clientCfg clientv3.Config
 	endpoints string // for messages
-
-	// Test hooks: afterList runs between the list and the watch,
-	// afterApply after each watch response is applied.
-	afterList  func(revision int64)
-	afterApply func(revision int64)
-	onPage     func(bytes int) // keys and values of each page received
 
 	decodeErrors sourcekit.DecodeErrors
 
@@ -280,8 +284,8 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 	}
 	start := time.Now()
 	state, rev, from, err := s.list(ctx, client)
-	if err == nil && s.afterList != nil {
-		s.afterList(rev)
+	if err == nil && s.opts.hooks.afterList != nil {
+		s.opts.hooks.afterList(rev)
 	}
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
@@ -340,8 +344,8 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 			if err != nil {
 				return true, errResync{err}
 			}
-			if s.afterApply != nil && applied != 0 {
-				s.afterApply(applied)
+			if s.opts.hooks.afterApply != nil && applied != 0 {
+				s.opts.hooks.afterApply(applied)
 			}
 		}
 	}

@@ -58,19 +58,21 @@ func etcdConfig(endpoints ...string) config.EtcdConfig {
 }
 
 // runSource starts a source with fast probes and retries for tests.
-func runSource(t *testing.T, cfg config.EtcdConfig, tweak func(*Source)) (*Source, *recorder) {
+// tweak, if not nil, changes the options first.
+func runSource(t *testing.T, cfg config.EtcdConfig, tweak func(*Options)) (*Source, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	s, err := New(Options{
+	o := Options{
 		Name: "test", Config: cfg, ExcludeGlobal: true, Status: rec,
 		PageSize: 7, ServicesPerRange: 2, ProbeInterval: 100 * time.Millisecond, ProbeTimeout: time.Second,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if tweak != nil {
-		tweak(s)
+		tweak(&o)
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -166,11 +168,11 @@ func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
 		w.RandomOp()
 	}
 	var once sync.Once
-	s, rec := runSource(t, etcdConfig(server.Endpoint), func(s *Source) {
+	s, rec := runSource(t, etcdConfig(server.Endpoint), func(o *Options) {
 		// Between the first list and its watch, the registry changes and
 		// etcd compacts past the listed revision: the watch cannot start
 		// where the list ended.
-		s.afterList = func(int64) {
+		o.hooks.afterList = func(int64) {
 			once.Do(func() {
 				for i := 0; i < 20; i++ {
 					w.RandomOp()

@@ -191,8 +191,8 @@ func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, star
 		if l.rev == 0 {
 			l.rev = resp.Header.Revision
 		}
-		if l.s.onPage != nil {
-			l.s.onPage(pageBytes(resp.Kvs))
+		if l.s.opts.hooks.onPage != nil {
+			l.s.opts.hooks.onPage(pageBytes(resp.Kvs))
 		}
 		l.learn(kind, resp.Kvs)
 		// Empty pages are sent too: they carry the revision, which an

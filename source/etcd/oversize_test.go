@@ -46,11 +46,10 @@ func TestOversizedValuesKeepPagesBounded(t *testing.T) {
 	}
 	var mu sync.Mutex
 	largest := 0
-	s, _ := runSource(t, etcdConfig(server.Endpoint), func(s *Source) {
-		s.opts.PageSize = 50
-		s.opts.MaxPageBytes = limit
-		s.clientCfg.MaxCallRecvMsgSize = limit
-		s.onPage = func(bytes int) {
+	s, _ := runSource(t, etcdConfig(server.Endpoint), func(o *Options) {
+		o.PageSize = 50
+		o.MaxPageBytes = limit // New sets the client's receive limit to it
+		o.hooks.onPage = func(bytes int) {
 			mu.Lock()
 			defer mu.Unlock()
 			largest = max(largest, bytes)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
@@ -34,8 +36,11 @@ func TestWipedEtcdIsListedAgain(t *testing.T) {
 	}
 	// A probe waits for the connection to come back (gRPC's wait for
 	// ready) up to its timeout: with a long one, the restart never shows as
-	// a failure, as with a restart quicker than the default 2 s.
-	s, rec := runSource(t, etcdConfig(server.Endpoint), func(s *Source) { s.opts.ProbeTimeout = 30 * time.Second })
+	// a failure, as with a restart quicker than the default 2 s. (New caps
+	// the probe timeout at the request timeout: raise both.)
+	cfg := etcdConfig(server.Endpoint)
+	cfg.RequestTimeout = model.Duration(30 * time.Second)
+	s, rec := runSource(t, cfg, func(o *Options) { o.ProbeTimeout = 30 * time.Second })
 	assertCaughtUp(t, s, c, "before the wipe")
 	before := s.Snapshot()
 
