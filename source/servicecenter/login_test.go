@@ -69,10 +69,8 @@ func writePassword(t *testing.T, password string) string {
 
 func newRBACSource(t *testing.T, cfg configT, clock *fakeClock, o Options) (*Source, *statusRecorder) {
 	t.Helper()
-	o.Config = cfg
-	s, rec := newSource(t, o)
-	s.now = clock.Now
-	return s, rec
+	o.Config, o.now = cfg, clock.Now
+	return newSource(t, o)
 }
 
 func (f *fakeSC) loginAttempts() []time.Time {

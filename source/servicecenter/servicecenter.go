@@ -80,6 +80,10 @@ type Options struct {
 	// Retry backoff after a failed poll; zero means the default.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+
+	// now is the clock of tokens and logins, set by the package's tests
+	// only; nil means time.Now.
+	now func() time.Time
 }
 
 // endpoint is one Service Center of the cluster.
@@ -110,7 +114,7 @@ type Source struct {
 
 	tokenMu sync.Mutex
 	token   token
-	now     func() time.Time // the clock of tokens and logins; tests replace it
+	now     func() time.Time // Options.now or time.Now
 
 	logins               *LoginLimiter
 	sharedLogins         bool
@@ -155,8 +159,11 @@ func New(o Options) (*Source, error) {
 		pollInterval:   time.Duration(o.Config.PollInterval),
 		requestTimeout: time.Duration(o.Config.RequestTimeout),
 		lastLog:        map[string]time.Time{},
-		now:            time.Now,
+		now:            o.now,
 		mirrored:       map[mirrorKey]string{},
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	for _, e := range o.Config.Endpoints {
 		// config validated the URL; parsing is only for the redacted name.

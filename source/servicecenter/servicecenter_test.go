@@ -382,12 +382,11 @@ func TestToken(t *testing.T) {
 			}
 			cfg := scConfig(sc.URL())
 			cfg.Username, cfg.PasswordFile = user, pwFile
-			s, _ := newSource(t, Options{Config: cfg})
-			s.now = func() time.Time {
+			s, _ := newSource(t, Options{Config: cfg, now: func() time.Time {
 				mu.Lock()
 				defer mu.Unlock()
 				return clock
-			}
+			}})
 			tt.steps(t, env{sc: sc, s: s, clock: &clock})
 			sc.mu.Lock()
 			defer sc.mu.Unlock()
