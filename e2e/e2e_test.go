@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/promtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
@@ -54,16 +55,6 @@ func binaries(t testing.TB) (exporter, simulator string) {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(binDir, "exporter"), filepath.Join(binDir, "simulator")
-}
-
-func freeAddress(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // process is a started program, killed when the test ends.
@@ -206,7 +197,7 @@ func usedMetrics(expr string) []string {
 func TestStack(t *testing.T) {
 	exporterBin, simulatorBin := binaries(t)
 	am := amtest.Start(t)
-	etcdAddress := freeAddress(t)
+	etcdAddress := loopback.FreeAddress(t)
 	sim := startSimulator(t, simulatorBin, etcdAddress)
 
 	dir := t.TempDir()
@@ -223,7 +214,7 @@ alerting:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	exporterAddress := freeAddress(t)
+	exporterAddress := loopback.FreeAddress(t)
 	start(t, exporterBin, "--config.file", cfgFile, "--web.listen-address", exporterAddress, "--log.level", "warn")
 	exporterURL := "http://" + exporterAddress
 	wait.For(t, "exporter ready", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 }, e2ePoll)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
@@ -27,7 +28,7 @@ func startExporterBinary(t testing.TB, bin, config string, extraArgs ...string) 
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddress(t)
+	addr := loopback.FreeAddress(t)
 	args := append([]string{"--config.file=" + cfgFile, "--web.listen-address=" + addr, "--log.level=warn"}, extraArgs...)
 	e := &exporterProc{process: start(t, bin, args...), URL: "http://" + addr}
 	wait.For(t, "exporter serving", 30*time.Second, func() bool { s, _ := httpGet(e.URL + "/-/healthy"); return s == 200 }, e2ePoll)

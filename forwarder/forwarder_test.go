@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -28,6 +27,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
@@ -274,12 +274,7 @@ func TestOneAlertmanagerDownDoesNotDelayTheOther(t *testing.T) {
 	const hungTimeout, bound = 10 * time.Second, 2 * time.Second
 	am := amtest.Start(t)
 	// A port with nothing behind it: connections are refused.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + l.Addr().String()
-	l.Close()
+	dead := "http://" + loopback.FreeAddress(t)
 	// And one that accepts but never answers: each request hangs until the
 	// client gives up, after hungTimeout. (The body is read first: only
 	// then does the server notice a client that gives up.)

@@ -23,6 +23,7 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
@@ -378,12 +379,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "config.yml")
 	// An etcd that is not there: the exporter becomes unhealthy.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadEtcd := "http://" + l.Addr().String()
-	l.Close()
+	deadEtcd := "http://" + loopback.FreeAddress(t)
 	writeFile(t, cfgFile, "")
 	good := startExporter(t)
 	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: main\n    etcd:\n      endpoints: [%s]\n      dial_timeout: 1s\n", deadEtcd))

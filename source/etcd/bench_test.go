@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/registry"
@@ -224,12 +224,7 @@ type syncedExporter struct {
 // minutes) until /metrics counts its first successful sync. The process
 // is stopped at the end of the benchmark if the caller has not done so.
 func startSyncedExporter(b *testing.B, bin, cfgFile string) *syncedExporter {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := loopback.FreeAddress(b)
 	cmd := exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", addr, "--log.level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

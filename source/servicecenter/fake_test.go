@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/servicecomb/servicecomb_exporter/config"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 )
 
 // fixture is a recorded response: its status (from the .headers file
@@ -220,13 +220,7 @@ func (f *fakeSC) revokeTokens() {
 
 // closedURL returns the URL of a port nothing listens on.
 func closedURL(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return "http://" + addr
+	return "http://" + loopback.FreeAddress(t)
 }
 
 // statusRecorder is a StatusReporter that remembers the reports.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
@@ -70,7 +70,7 @@ receivers:
 // the test ends.
 func Start(t testing.TB) *Alertmanager {
 	t.Helper()
-	a := &Alertmanager{t: t, bin: Binary(t), dir: t.TempDir(), address: freeAddress(t)}
+	a := &Alertmanager{t: t, bin: Binary(t), dir: t.TempDir(), address: loopback.FreeAddress(t)}
 	a.URL = "http://" + a.address
 	if err := os.WriteFile(filepath.Join(a.dir, "alertmanager.yml"), []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -78,15 +78,6 @@ func Start(t testing.TB) *Alertmanager {
 	a.start()
 	t.Cleanup(a.Kill)
 	return a
-}
-
-func freeAddress(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (a *Alertmanager) start() {

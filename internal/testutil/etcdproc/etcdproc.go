@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
@@ -68,20 +68,11 @@ type Etcd struct {
 // is killed when the test ends.
 func Start(t testing.TB, o Options) *Etcd {
 	t.Helper()
-	e := &Etcd{t: t, bin: Binary(t), dir: t.TempDir(), opts: o, client: freeAddress(t), peer: freeAddress(t)}
+	e := &Etcd{t: t, bin: Binary(t), dir: t.TempDir(), opts: o, client: loopback.FreeAddress(t), peer: loopback.FreeAddress(t)}
 	e.Endpoint = "http://" + e.client
 	e.start()
 	t.Cleanup(e.Kill)
 	return e
-}
-
-func freeAddress(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (e *Etcd) start() {
