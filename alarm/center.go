@@ -30,19 +30,51 @@ const (
 	TransitionRemoved Transition = "removed"
 )
 
-// Event is published on the bus for every change of state.
+// Event reports one change of state to the center's subscribers.
 type Event struct {
-	notify.BaseEvent
+	// Seq numbers the center's events from 1, in the order the state
+	// changed; subscribers receive them in that order.
+	Seq        uint64
 	Transition Transition
 	Alarm      Alarm // a snapshot; its Fields map is never modified
 	// Definition describes the alarm's id, so that consumers need not call
-	// back into the center (which holds its lock while publishing).
+	// back into the center from the delivery goroutine.
 	Definition Definition
 }
 
-// Publisher is the part of the notify bus the center uses.
-type Publisher interface {
+// busEvent carries an Event on the bus; only the center sees it.
+type busEvent struct {
+	notify.BaseEvent
+	event Event
+}
+
+// Bus is the part of the notify bus the center uses: it registers its own
+// event type, publishes on it and subscribes consumers to it.
+type Bus interface {
+	RegisterType(name string, opts notify.TypeOptions) (notify.Type, error)
 	Publish(notify.Event) error
+	Subscribe(notify.Subscriber) error
+}
+
+// EventType is the name of the center's type on the bus, which the bus's
+// metrics show.
+const EventType = "ALARM"
+
+// DefaultQueueWait is how long a transition waits for room on the bus
+// before it is dropped (and counted): long enough to ride out a burst,
+// short enough that a stuck consumer cannot stall the components raising
+// alarms for long. Readers (List, the health check, scrapes) never wait
+// for it: the center publishes outside its lock.
+const DefaultQueueWait = time.Second
+
+// Option changes how NewCenter sets up the center's events.
+type Option func(*notify.TypeOptions)
+
+// WithQueue sets the capacity of the center's queue on the bus and how
+// long a transition waits for room in it; the defaults are
+// notify.DefaultQueueSize and DefaultQueueWait.
+func WithQueue(size int, wait time.Duration) Option {
+	return func(o *notify.TypeOptions) { o.QueueSize, o.FullTimeout = size, wait }
 }
 
 // ErrUnknownID is returned when the exporter raises an id nobody registered.
@@ -74,7 +106,7 @@ type TransitionCount struct {
 // concurrent use.
 type Center struct {
 	logger    log.Logger
-	bus       Publisher
+	bus       Bus
 	eventType notify.Type
 	now       func() time.Time
 
@@ -83,13 +115,31 @@ type Center struct {
 	alarms      map[key]*entry
 	transitions map[TransitionCount]uint64 // keyed with Count 0
 	closed      bool
+	// seq numbers the events; outbox holds the ones not yet handed to the
+	// bus, in seq order (see flush).
+	seq    uint64
+	outbox []*busEvent
+	spare  []*busEvent // the last batch flushed, for the outbox to reuse
+
+	// publishing serialises flush, so that events reach the bus in seq
+	// order. Readers never take it.
+	publishing sync.Mutex
 }
 
-// NewCenter returns a center with the built-in definitions, publishing its
-// transitions as events of type eventType on bus. A nil logger discards.
-func NewCenter(bus Publisher, eventType notify.Type, logger log.Logger) *Center {
+// NewCenter returns a center with the built-in definitions. It registers
+// the center's event type on bus; subscribe consumers with Subscribe. A nil
+// logger discards.
+func NewCenter(bus Bus, logger log.Logger, opts ...Option) (*Center, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
+	}
+	to := notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: DefaultQueueWait}
+	for _, o := range opts {
+		o(&to)
+	}
+	eventType, err := bus.RegisterType(EventType, to)
+	if err != nil {
+		return nil, fmt.Errorf("alarm: center events: %w", err)
 	}
 	c := &Center{
 		logger:      logger,
@@ -107,7 +157,25 @@ func NewCenter(bus Publisher, eventType notify.Type, logger log.Logger) *Center 
 	for _, d := range serviceCenterDefinitions() {
 		c.definitions[d.ID] = d
 	}
-	return c
+	return c, nil
+}
+
+// Subscribe calls fn with every event, in order, on the bus's delivery
+// goroutine: fn must not block (hand slow work to a goroutine of its own),
+// and must not rely on being called before the change is visible to List.
+// name identifies the subscriber in the bus's logs; it must be unique. A
+// panicking fn is removed from the bus, which counts it.
+func (c *Center) Subscribe(name string, fn func(Event)) error {
+	err := c.bus.Subscribe(notify.NewFuncSubscriber(name, c.eventType, Subject, name, func(e notify.Event) error {
+		if be, ok := e.(*busEvent); ok {
+			fn(be.event)
+		}
+		return nil
+	}))
+	if err != nil {
+		return fmt.Errorf("alarm: subscribe %s: %w", name, err)
+	}
+	return nil
 }
 
 // zeroTransitions makes the exporter's own transition counters of id exist
@@ -189,9 +257,9 @@ func (c *Center) RaiseFrom(source string, id ID, fields ...Field) error {
 		return fmt.Errorf("alarm: raise %s: %w", id, err)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	def, registered := c.definitions[id]
 	if !registered && source == "" {
+		c.mu.Unlock()
 		return fmt.Errorf("alarm: raise %s: %w", id, ErrUnknownID)
 	}
 	now := c.now()
@@ -212,6 +280,7 @@ func (c *Center) RaiseFrom(source string, id ID, fields ...Field) error {
 	e.generation++
 	c.armAutoClear(k, e, def.AutoClearAfter)
 	if transition == "" {
+		c.mu.Unlock()
 		return nil
 	}
 	if transition == TransitionActivated {
@@ -222,7 +291,9 @@ func (c *Center) RaiseFrom(source string, id ID, fields ...Field) error {
 	}
 	e.alarm.Fields = encoded
 	e.alarm.UpdatedAt = now
-	c.publish(transition, e.alarm)
+	c.queueLocked(transition, e.alarm)
+	c.mu.Unlock()
+	c.flush()
 	return nil
 }
 
@@ -235,8 +306,9 @@ func (c *Center) Clear(id ID) {
 // ClearFrom is Clear for an alarm of another source.
 func (c *Center) ClearFrom(source string, id ID) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.clearLocked(key{source: source, id: id}, 0)
+	c.mu.Unlock()
+	c.flush()
 }
 
 // clearLocked clears k if it is active and, when generation is not 0, only
@@ -255,7 +327,7 @@ func (c *Center) clearLocked(k key, generation uint64) {
 	e.alarm.ClearedAt = now
 	e.alarm.UpdatedAt = now
 	c.countTransition(k, Cleared)
-	c.publish(TransitionCleared, e.alarm)
+	c.queueLocked(TransitionCleared, e.alarm)
 }
 
 // ClearAll empties the list, as Service Center's DELETE alarms API does.
@@ -263,6 +335,7 @@ func (c *Center) clearLocked(k key, generation uint64) {
 // can resolve what was active.
 func (c *Center) ClearAll() {
 	c.mu.Lock()
+	defer c.flush() // runs after the unlock below
 	defer c.mu.Unlock()
 	now := c.now()
 	for _, k := range c.sortedKeys() {
@@ -277,7 +350,7 @@ func (c *Center) ClearAll() {
 			c.countTransition(k, Cleared)
 		}
 		delete(c.alarms, k)
-		c.publish(TransitionRemoved, e.alarm)
+		c.queueLocked(TransitionRemoved, e.alarm)
 	}
 }
 
@@ -354,10 +427,11 @@ func (c *Center) armAutoClear(k key, e *entry, after time.Duration) {
 	generation := e.generation
 	e.timer = time.AfterFunc(after, func() {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		if !c.closed {
 			c.clearLocked(k, generation)
 		}
+		c.mu.Unlock()
+		c.flush()
 	})
 }
 
@@ -365,18 +439,61 @@ func (c *Center) countTransition(k key, s Status) {
 	c.transitions[TransitionCount{ID: k.id, Source: k.source, Status: s}]++
 }
 
-// publish runs under c.mu, so that events reach the bus in the order the
-// state changed. A refused event is logged: the state itself is already
-// exact, and consumers that must not miss a change (the forwarder) also
-// re-read the list.
-func (c *Center) publish(t Transition, a Alarm) {
-	err := c.bus.Publish(&Event{BaseEvent: notify.NewBaseEvent(c.eventType, Subject, ""), Transition: t, Alarm: a,
-		Definition: c.definition(a.ID)})
-	if err != nil {
+// queueLocked numbers a transition and puts it in the outbox; the caller
+// calls flush once it has released c.mu.
+func (c *Center) queueLocked(t Transition, a Alarm) {
+	c.seq++
+	c.outbox = append(c.outbox, &busEvent{
+		BaseEvent: notify.NewBaseEvent(c.eventType, Subject, ""),
+		event:     Event{Seq: c.seq, Transition: t, Alarm: a, Definition: c.definition(a.ID)},
+	})
+}
+
+// flush hands the outbox to the bus. It runs outside c.mu because a full
+// queue makes Publish wait (DefaultQueueWait): under c.mu, a slow
+// subscriber would stall List, the health check and scrapes. The order is
+// kept without the lock: events enter the outbox in seq order under c.mu,
+// and only the holder of c.publishing takes them out, all pending at once,
+// so the bus receives them in seq order. The wait itself is kept rather
+// than publishing without it: the forwarder re-reads the list, but the log
+// subscriber would lose lines to a short burst. A caller returns once its
+// own event is on the bus (or dropped), flushed by itself or by the caller
+// holding c.publishing, as when the center published under its lock.
+func (c *Center) flush() {
+	c.publishing.Lock()
+	defer c.publishing.Unlock()
+	var done []*busEvent
+	for {
+		c.mu.Lock()
+		if done != nil {
+			c.spare = done[:0] // reused by the outbox, so that raises allocate no slice
+		}
+		batch := c.outbox
+		if len(batch) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		c.outbox, c.spare = c.spare, nil
+		c.mu.Unlock()
+		for _, be := range batch {
+			c.publish(be)
+		}
+		clear(batch) // drop the references to delivered events
+		done = batch
+	}
+}
+
+// publish hands one event to the bus. A refused event is logged: the state
+// itself is already exact, and consumers that must not miss a change (the
+// forwarder) also re-read the list.
+func (c *Center) publish(be *busEvent) {
+	if err := c.bus.Publish(be); err != nil {
 		lvl := level.Warn
 		if errors.Is(err, notify.ErrStopped) {
 			lvl = level.Debug
 		}
-		lvl(c.logger).Log("msg", "alarm transition not published", "id", a.ID, "source", a.Source, "transition", t, "err", err)
+		a := be.event.Alarm
+		lvl(c.logger).Log("msg", "alarm transition not published", "id", a.ID, "source", a.Source,
+			"transition", be.event.Transition, "err", err)
 	}
 }

@@ -27,17 +27,15 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{bus: notify.New(nil)}
-	typ, err := h.bus.RegisterType("ALARM", notify.TypeOptions{})
-	if err != nil {
+	var err error
+	if h.center, err = NewCenter(h.bus, nil); err != nil {
 		t.Fatal(err)
 	}
-	h.center = NewCenter(h.bus, typ, nil)
-	err = h.bus.Subscribe(notify.NewFuncSubscriber("rec", typ, Subject, "test", func(e notify.Event) error {
+	err = h.center.Subscribe("rec", func(e Event) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.events = append(h.events, *e.(*Event))
-		return nil
-	}))
+		h.events = append(h.events, e)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

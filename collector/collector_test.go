@@ -17,14 +17,13 @@ import (
 func newCenter(t *testing.T) (*alarm.Center, *notify.Bus) {
 	t.Helper()
 	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 100})
+	center, err := alarm.NewCenter(bus, nil, alarm.WithQueue(100, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = bus.Run(ctx); close(done) }()
-	center := alarm.NewCenter(bus, typ, nil)
 	t.Cleanup(func() { center.Close(); cancel(); <-done })
 	return center, bus
 }

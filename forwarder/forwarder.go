@@ -25,16 +25,15 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/internal/reconcile"
-	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 
 // DefaultFlushTimeout bounds how long shutdown waits for the queues.
 const DefaultFlushTimeout = 5 * time.Second
 
-// AlarmSource is what the forwarder reads besides the bus: alarm.Center.
+// AlarmSource is what the forwarder reads besides the events: alarm.Center.
 // The list is re-read at every resend, so that a transition the bus had
-// to drop is still forwarded. It is never called from the bus subscriber:
-// the center holds its lock while it publishes.
+// to drop is still forwarded. OnEvent never calls it: the event carries
+// what it needs, and the delivery goroutine must not wait.
 type AlarmSource interface {
 	Definition(id alarm.ID) alarm.Definition
 	List() []alarm.Alarm
@@ -42,9 +41,8 @@ type AlarmSource interface {
 
 // Options configure a Forwarder.
 type Options struct {
-	Logger    log.Logger
-	Alarms    AlarmSource
-	EventType notify.Type // the alarm center's bus type
+	Logger log.Logger
+	Alarms AlarmSource
 	// FlushTimeout bounds the flush of the queues at shutdown.
 	FlushTimeout time.Duration
 	// Now is the clock, for tests; default time.Now.
@@ -56,8 +54,8 @@ type key struct {
 	id     alarm.ID
 }
 
-// Forwarder forwards alarms. Create it with New, subscribe Subscriber() to
-// the bus, configure it with ApplyConfig and run it with Run.
+// Forwarder forwards alarms. Create it with New, subscribe OnEvent to the
+// alarm center, configure it with ApplyConfig and run it with Run.
 type Forwarder struct {
 	opts    Options
 	metrics *metrics
@@ -112,18 +110,10 @@ func New(o Options) *Forwarder {
 // Collectors returns the forwarder's metrics, to register.
 func (f *Forwarder) Collectors() []prometheus.Collector { return f.metrics.collectors() }
 
-// Subscriber returns the bus subscriber that forwards transitions at once.
-// It never blocks: it only queues.
-func (f *Forwarder) Subscriber() notify.Subscriber {
-	return notify.NewFuncSubscriber("alertmanager-forwarder", f.opts.EventType, alarm.Subject, "forwarder", func(e notify.Event) error {
-		if ev, ok := e.(*alarm.Event); ok {
-			f.onTransition(tracked{ev.Alarm, ev.Definition})
-		}
-		return nil
-	})
-}
-
-func (f *Forwarder) onTransition(t tracked) {
+// OnEvent forwards one transition at once; subscribe it to the alarm
+// center. It never blocks: it only queues.
+func (f *Forwarder) OnEvent(ev alarm.Event) {
+	t := tracked{ev.Alarm, ev.Definition}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := key{t.alarm.Source, t.alarm.ID}

@@ -49,14 +49,14 @@ func newHarness(t testing.TB, cfg *config.Config) *harness {
 func newHarnessWith(t testing.TB, cfg *config.Config, onSent func([]*models.PostableAlert, error)) *harness {
 	t.Helper()
 	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{FullTimeout: time.Second})
+	center, err := alarm.NewCenter(bus, nil, alarm.WithQueue(notify.DefaultQueueSize, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, bus: bus, center: alarm.NewCenter(bus, typ, nil)}
-	h.fwd = New(Options{Alarms: h.center, EventType: typ, FlushTimeout: 2 * time.Second})
+	h := &harness{t: t, bus: bus, center: center}
+	h.fwd = New(Options{Alarms: h.center, FlushTimeout: 2 * time.Second})
 	h.fwd.onSent = onSent
-	if err := bus.Subscribe(h.fwd.Subscriber()); err != nil {
+	if err := center.Subscribe("alertmanager-forwarder", h.fwd.OnEvent); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.fwd.ApplyConfig(cfg); err != nil {
@@ -329,9 +329,7 @@ func TestStaleBusEventIgnored(t *testing.T) {
 	const id = alarm.BackendConnectionRefuse
 	deliver := func(a alarm.Alarm) {
 		t.Helper()
-		if err := f.Subscriber().OnMessage(&alarm.Event{Alarm: a, Definition: c.Definition(id)}); err != nil {
-			t.Fatal(err)
-		}
+		f.OnEvent(alarm.Event{Alarm: a, Definition: c.Definition(id)})
 	}
 	if err := c.Raise(id, alarm.Detail("first")); err != nil {
 		t.Fatal(err)
@@ -457,10 +455,11 @@ func raiseMany(t *testing.T, c *alarm.Center, n int) {
 // subscribed to the bus nor running, so that a test controls every send.
 func standalone(t *testing.T, cfg *config.Config) (*alarm.Center, *Forwarder) {
 	t.Helper()
-	bus := notify.New(nil)
-	typ, _ := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 10000})
-	c := alarm.NewCenter(bus, typ, nil)
-	f := New(Options{Alarms: c, EventType: typ, FlushTimeout: 2 * time.Second})
+	c, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(10000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := New(Options{Alarms: c, FlushTimeout: 2 * time.Second})
 	if err := f.ApplyConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -703,13 +702,11 @@ func TestRunBeforeApplyConfig(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: 10000})
+	c, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(10000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := alarm.NewCenter(bus, typ, nil)
-	f := New(Options{Alarms: c, EventType: typ, FlushTimeout: 2 * time.Second})
+	f := New(Options{Alarms: c, FlushTimeout: 2 * time.Second})
 	stop := runForwarder(t, f)
 	defer stop()
 	raiseMany(t, c, 1)

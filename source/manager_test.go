@@ -41,12 +41,12 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+	center, err := alarm.NewCenter(bus, nil, alarm.WithQueue(notify.DefaultQueueSize, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t}
-	e.center = alarm.NewCenter(bus, typ, nil)
+	e.center = center
 	// The manager's log goes to the test's, to show what happened if a
 	// test fails.
 	e.manager = NewManager(log.NewLogfmtLogger(testWriter{t}), e.center)

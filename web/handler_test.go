@@ -38,16 +38,15 @@ type fixture struct {
 func newTestCenter(t testing.TB) *alarm.Center {
 	t.Helper()
 	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+	center, err := alarm.NewCenter(bus, nil, alarm.WithQueue(notify.DefaultQueueSize, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = bus.Run(ctx); close(done) }()
-	c := alarm.NewCenter(bus, typ, nil)
-	t.Cleanup(func() { c.Close(); cancel(); <-done })
-	return c
+	t.Cleanup(func() { center.Close(); cancel(); <-done })
+	return center
 }
 
 func newFixture(t *testing.T) *fixture {

@@ -48,11 +48,6 @@ const programName = "servicecomb_exporter"
 // list of default port allocations.
 const defaultListenAddress = ":9729"
 
-// alarmQueueWait is how long an alarm transition waits for room on the bus
-// before it is dropped (and counted): long enough to ride out a burst, short
-// enough that a stuck consumer cannot stall the components raising alarms.
-const alarmQueueWait = time.Second
-
 // flags are the command line settings.
 type flags struct {
 	command         string // serve (the default) or healthcheck
@@ -169,19 +164,18 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	startTime := time.Now()
 
 	bus := notify.New(log.With(logger, "component", "notify"))
-	alarmType, err := bus.RegisterType("ALARM", notify.TypeOptions{QueueSize: notify.DefaultQueueSize, FullTimeout: alarmQueueWait})
+	center, err := alarm.NewCenter(bus, log.With(logger, "component", "alarm"))
 	if err != nil {
 		return err
 	}
-	center := alarm.NewCenter(bus, alarmType, log.With(logger, "component", "alarm"))
 	defer center.Close()
-	if err := bus.Subscribe(alarm.NewLogSubscriber(log.With(logger, "component", "alarm"), alarmType)); err != nil {
+	if err := center.Subscribe("alarm-log", alarm.LogEvents(log.With(logger, "component", "alarm"))); err != nil {
 		return err
 	}
 	sources := source.NewManager(log.With(logger, "component", "source"), center)
 	health := alarm.NewHealthChecker(center, sources)
-	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center, EventType: alarmType})
-	if err := bus.Subscribe(alerts.Subscriber()); err != nil {
+	alerts := forwarder.New(forwarder.Options{Logger: log.With(logger, "component", "forwarder"), Alarms: center})
+	if err := center.Subscribe("alertmanager-forwarder", alerts.OnEvent); err != nil {
 		return err
 	}
 

@@ -207,11 +207,10 @@ func countsEqual(a, b registry.Counts) bool {
 func newAlarmCenter(t *testing.T) *alarm.Center {
 	t.Helper()
 	bus := notify.New(nil)
-	typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+	center, err := alarm.NewCenter(bus, nil, alarm.WithQueue(notify.DefaultQueueSize, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	center := alarm.NewCenter(bus, typ, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = bus.Run(ctx); close(done) }()
