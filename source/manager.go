@@ -78,6 +78,11 @@ type Manager struct {
 	// Sources a reload builds for it, so that a reload does not reset it.
 	logins map[string]*servicecenter.LoginLimiter
 	wg     sync.WaitGroup
+
+	// pending holds the alarm changes decided under mu, in order, until
+	// applyAlarms applies them outside mu; applying serialises that.
+	pending  []func(Alarms)
+	applying sync.Mutex
 }
 
 type running struct {
@@ -114,6 +119,7 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 }
 
 func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
+	defer m.applyAlarms() // after the unlock below
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Every source is built, the unchanged ones too, so that a mistake in
@@ -145,7 +151,7 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 			// Removed: its limiter and its AuthenticationFailed go too.
 			if _, ok := m.logins[name]; ok {
 				delete(m.logins, name)
-				m.alarms.ClearFrom(name, alarm.AuthenticationFailed)
+				m.pending = append(m.pending, func(a Alarms) { a.ClearFrom(name, alarm.AuthenticationFailed) })
 			}
 		}
 		if _, wasDown := m.down[name]; wasDown {
@@ -285,18 +291,25 @@ func (m *Manager) Run(ctx context.Context) error {
 // that changes nothing is not repeated, so that the alarm's raise count
 // and transitions only count real changes.
 func (m *Manager) reconcile() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.applying.Lock()
+	defer m.applying.Unlock()
+	// The list is read with every change decided so far applied and no
+	// other being applied, so that it is compared with the state it shows.
+	m.applyPendingLocked()
 	active := false
 	for _, a := range m.alarms.List() {
 		if a.Source == "" && a.ID == alarm.BackendConnectionRefuse && a.Active() {
 			active = true
 		}
 	}
-	if active != (len(m.down) > 0) {
+	m.mu.Lock()
+	// A change decided since the read is pending and sets the alarm anyway.
+	if len(m.pending) == 0 && active != (len(m.down) > 0) {
 		level.Info(m.logger).Log("msg", "BackendConnectionRefuse set again from the sources' state", "sources_down", len(m.down))
 		m.updateAlarmLocked()
 	}
+	m.mu.Unlock()
+	m.applyPendingLocked()
 }
 
 // Healthy reports an error naming every source that is down, with its
@@ -373,6 +386,7 @@ func (r *reporter) SourceDown(_, detail string) { r.m.setDown(r.name, r.generati
 func (r *reporter) SourceUp(string)             { r.m.setDown(r.name, r.generation, "", false) }
 
 func (m *Manager) setDown(name string, generation uint64, detail string, down bool) {
+	defer m.applyAlarms() // after the unlock below
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.sources.Get(name); !ok || r.generation != generation {
@@ -389,18 +403,47 @@ func (m *Manager) setDown(name string, generation uint64, detail string, down bo
 	}
 }
 
-// updateAlarmLocked raises BackendConnectionRefuse while any source is down,
-// with every down source's detail, and clears it once none is.
+// updateAlarmLocked decides to raise BackendConnectionRefuse while any
+// source is down, with every down source's detail, and to clear it once
+// none is; applyAlarms applies it.
 func (m *Manager) updateAlarmLocked() {
 	if len(m.down) == 0 {
-		m.alarms.Clear(alarm.BackendConnectionRefuse)
+		m.pending = append(m.pending, func(a Alarms) { a.Clear(alarm.BackendConnectionRefuse) })
 		return
 	}
-	err := m.alarms.Raise(alarm.BackendConnectionRefuse,
-		alarm.Detail("%s", m.downDetailLocked()),
-		alarm.Field{Key: "sources", Value: m.downNamesLocked()})
-	if err != nil {
-		level.Error(m.logger).Log("msg", "raising BackendConnectionRefuse", "err", err)
+	detail, names := m.downDetailLocked(), m.downNamesLocked()
+	m.pending = append(m.pending, func(a Alarms) {
+		err := a.Raise(alarm.BackendConnectionRefuse, alarm.Detail("%s", detail), alarm.Field{Key: "sources", Value: names})
+		if err != nil {
+			level.Error(m.logger).Log("msg", "raising BackendConnectionRefuse", "err", err)
+		}
+	})
+}
+
+// applyAlarms applies the alarm changes decided under mu, in the order they
+// were decided, once mu is released: the center can wait (for room on its
+// bus), and Healthy and Snapshots (the health check, scrapes) must not
+// wait with it. Serialising on applying keeps the order across callers; each caller
+// returns once its own change is applied, by itself or by the caller before.
+func (m *Manager) applyAlarms() {
+	m.applying.Lock()
+	defer m.applying.Unlock()
+	m.applyPendingLocked()
+}
+
+// applyPendingLocked is applyAlarms with applying held.
+func (m *Manager) applyPendingLocked() {
+	for {
+		m.mu.Lock()
+		batch := m.pending
+		m.pending = nil
+		m.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, apply := range batch {
+			apply(m.alarms)
+		}
 	}
 }
 
