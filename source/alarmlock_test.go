@@ -1,6 +1,7 @@
 package source
 
 import (
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -179,6 +180,30 @@ func TestAlarmsAppliedOutsideLock(t *testing.T) {
 	}
 }
 
+// yielding is a center that lets other goroutines run during each change,
+// as a busy center would, and counts changes applied at the same time:
+// one could overtake the other.
+type yielding struct {
+	*alarm.Center
+	inFlight, overlaps atomic.Int32
+}
+
+func (y *yielding) change(apply func()) {
+	if y.inFlight.Add(1) > 1 {
+		y.overlaps.Add(1)
+	}
+	runtime.Gosched()
+	apply()
+	y.inFlight.Add(-1)
+}
+
+func (y *yielding) Raise(id alarm.ID, fields ...alarm.Field) (err error) {
+	y.change(func() { err = y.Center.Raise(id, fields...) })
+	return err
+}
+
+func (y *yielding) Clear(id alarm.ID) { y.change(func() { y.Center.Clear(id) }) }
+
 func apply(t *testing.T, m *Manager, sources ...config.SourceConfig) {
 	t.Helper()
 	cfg := config.Default()
@@ -189,14 +214,15 @@ func apply(t *testing.T, m *Manager, sources ...config.SourceConfig) {
 }
 
 // TestAlarmChangesKeepOrder: changes decided one after another reach the
-// center in that order, even from concurrent reporters, so that the alarm
-// ends as the sources' last state says.
+// center one at a time, in that order, even from concurrent reporters, so
+// that the alarm ends as the sources' last state says.
 func TestAlarmChangesKeepOrder(t *testing.T) {
 	center, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(notify.DefaultQueueSize, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewManager(log.NewNopLogger(), center)
+	y := &yielding{Center: center}
+	m := NewManager(log.NewNopLogger(), y)
 	var names []string
 	var srcs []config.SourceConfig
 	for i := range 8 {
@@ -228,6 +254,9 @@ func TestAlarmChangesKeepOrder(t *testing.T) {
 	}
 	for range names {
 		<-done
+	}
+	if n := y.overlaps.Load(); n > 0 {
+		t.Errorf("%d changes applied while another was being applied", n)
 	}
 	a, ok := center.Get("", alarm.BackendConnectionRefuse)
 	if !ok || !a.Active() || a.Detail() != "a: refused; b: refused; c: refused; d: refused" {
