@@ -61,6 +61,19 @@ func (h *harness) transitions() []string {
 	return out
 }
 
+// received reports whether an event of transition t of the exporter's own
+// alarm id was delivered.
+func (h *harness) received(t Transition, id ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		if e.Transition == t && e.Alarm.ID == id && e.Alarm.Source == "" {
+			return true
+		}
+	}
+	return false
+}
+
 func listed(c *Center) []string {
 	var out []string
 	for _, a := range c.List() {
@@ -268,6 +281,10 @@ func TestAutoClear(t *testing.T) {
 	wait.For(t, "InternalError cleared after its quiet period", 5*time.Second, func() bool {
 		a, _ := h.center.Get("", InternalError)
 		return !a.Active()
+	}, wait.Every(time.Millisecond))
+	// The timer's clear reaches the subscribers too.
+	wait.For(t, "the auto-clear published", 5*time.Second, func() bool {
+		return h.received(TransitionCleared, InternalError)
 	}, wait.Every(time.Millisecond))
 	if a, _ := h.center.Get("", BackendConnectionRefuse); !a.Active() {
 		t.Error("BackendConnectionRefuse cleared itself")
