@@ -116,14 +116,14 @@ type Center struct {
 	transitions map[TransitionCount]uint64 // keyed with Count 0
 	closed      bool
 	// seq numbers the events; outbox holds the ones not yet handed to the
-	// bus, in seq order (see flush).
+	// bus, in seq order (see unlockAndFlush).
 	seq    uint64
 	outbox []*busEvent
-	spare  []*busEvent // the last batch flushed, for the outbox to reuse
 
-	// publishing serialises flush, so that events reach the bus in seq
+	// publishing serialises unlockAndFlush, so that events reach the bus in seq
 	// order. Readers never take it.
 	publishing sync.Mutex
+	spare      []*busEvent // guarded by publishing: the last batch, for the outbox to reuse
 }
 
 // NewCenter returns a center with the built-in definitions. It registers
@@ -292,8 +292,7 @@ func (c *Center) RaiseFrom(source string, id ID, fields ...Field) error {
 	e.alarm.Fields = encoded
 	e.alarm.UpdatedAt = now
 	c.queueLocked(transition, e.alarm)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 	return nil
 }
 
@@ -307,8 +306,7 @@ func (c *Center) Clear(id ID) {
 func (c *Center) ClearFrom(source string, id ID) {
 	c.mu.Lock()
 	c.clearLocked(key{source: source, id: id}, 0)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 }
 
 // clearLocked clears k if it is active and, when generation is not 0, only
@@ -335,8 +333,7 @@ func (c *Center) clearLocked(k key, generation uint64) {
 // can resolve what was active.
 func (c *Center) ClearAll() {
 	c.mu.Lock()
-	defer c.flush() // runs after the unlock below
-	defer c.mu.Unlock()
+	defer c.unlockAndFlush()
 	now := c.now()
 	for _, k := range c.sortedKeys() {
 		e := c.alarms[k]
@@ -430,8 +427,7 @@ func (c *Center) armAutoClear(k key, e *entry, after time.Duration) {
 		if !c.closed {
 			c.clearLocked(k, generation)
 		}
-		c.mu.Unlock()
-		c.flush()
+		c.unlockAndFlush()
 	})
 }
 
@@ -440,7 +436,7 @@ func (c *Center) countTransition(k key, s Status) {
 }
 
 // queueLocked numbers a transition and puts it in the outbox; the caller
-// calls flush once it has released c.mu.
+// releases c.mu with unlockAndFlush.
 func (c *Center) queueLocked(t Transition, a Alarm) {
 	c.seq++
 	c.outbox = append(c.outbox, &busEvent{
@@ -449,38 +445,37 @@ func (c *Center) queueLocked(t Transition, a Alarm) {
 	})
 }
 
-// flush hands the outbox to the bus. It runs outside c.mu because a full
-// queue makes Publish wait (DefaultQueueWait): under c.mu, a slow
-// subscriber would stall List, the health check and scrapes. The order is
-// kept without the lock: events enter the outbox in seq order under c.mu,
-// and only the holder of c.publishing takes them out, all pending at once,
-// so the bus receives them in seq order. The wait itself is kept rather
-// than publishing without it: the forwarder re-reads the list, but the log
-// subscriber would lose lines to a short burst. A caller returns once its
-// own event is on the bus (or dropped), flushed by itself or by the caller
-// holding c.publishing, as when the center published under its lock.
-func (c *Center) flush() {
-	c.publishing.Lock()
-	defer c.publishing.Unlock()
-	var done []*busEvent
-	for {
-		c.mu.Lock()
-		if done != nil {
-			c.spare = done[:0] // reused by the outbox, so that raises allocate no slice
-		}
-		batch := c.outbox
-		if len(batch) == 0 {
-			c.mu.Unlock()
-			return
-		}
-		c.outbox, c.spare = c.spare, nil
+// unlockAndFlush releases c.mu and hands the outbox to the bus. It
+// publishes outside c.mu because a full queue makes Publish wait
+// (DefaultQueueWait): under c.mu, a slow subscriber would stall List, the
+// health check and scrapes. The order is kept without the lock: events
+// enter the outbox in seq order under c.mu, and only the holder of
+// c.publishing takes them out, all pending at once, so the bus receives
+// them in seq order. Every change calls it after queueing its event, so
+// that it returns once its event is on the bus (or dropped), published by
+// itself or by the caller before, as when the center published under its
+// lock.
+//
+// The wait is kept rather than publishing without it: the forwarder
+// re-reads the list, but the log subscriber would lose lines to a burst.
+func (c *Center) unlockAndFlush() {
+	// When nobody publishes, take the outbox without releasing c.mu (one
+	// lock round less); TryLock never waits, so the order of the two locks
+	// cannot deadlock.
+	if !c.publishing.TryLock() {
 		c.mu.Unlock()
-		for _, be := range batch {
-			c.publish(be)
-		}
-		clear(batch) // drop the references to delivered events
-		done = batch
+		c.publishing.Lock()
+		c.mu.Lock()
 	}
+	defer c.publishing.Unlock()
+	batch := c.outbox
+	c.outbox = c.spare[:0] // so that raises allocate no slice
+	c.mu.Unlock()
+	for _, be := range batch {
+		c.publish(be)
+	}
+	clear(batch) // drop the references to delivered events
+	c.spare = batch
 }
 
 // publish hands one event to the bus. A refused event is logged: the state
