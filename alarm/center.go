@@ -120,8 +120,8 @@ type Center struct {
 	seq    uint64
 	outbox []*busEvent
 
-	// publishing serialises unlockAndFlush, so that events reach the bus in seq
-	// order. Readers never take it.
+	// publishing serialises unlockAndFlush, so that events reach the bus
+	// in seq order. Readers never take it.
 	publishing sync.Mutex
 	spare      []*busEvent // guarded by publishing: the last batch, for the outbox to reuse
 }
@@ -161,9 +161,10 @@ func NewCenter(bus Bus, logger log.Logger, opts ...Option) (*Center, error) {
 }
 
 // Subscribe calls fn with every event, in order, on the bus's delivery
-// goroutine: fn must not block (hand slow work to a goroutine of its own),
-// and must not rely on being called before the change is visible to List.
-// name identifies the subscriber in the bus's logs; it must be unique. A
+// goroutine, after List already shows the change: fn must not block (hand
+// slow work to a goroutine of its own), or it delays the other subscribers
+// and, once the queue is full, the callers of Raise and Clear. name
+// identifies the subscriber in the bus's logs; it must be unique. A
 // panicking fn is removed from the bus, which counts it.
 func (c *Center) Subscribe(name string, fn func(Event)) error {
 	err := c.bus.Subscribe(notify.NewFuncSubscriber(name, c.eventType, Subject, name, func(e notify.Event) error {

@@ -422,9 +422,10 @@ func (m *Manager) updateAlarmLocked() {
 
 // applyAlarms applies the alarm changes decided under mu, in the order they
 // were decided, once mu is released: the center can wait (for room on its
-// bus), and Healthy and Snapshots (the health check, scrapes) must not
-// wait with it. Serialising on applying keeps the order across callers; each caller
-// returns once its own change is applied, by itself or by the caller before.
+// bus), and Healthy and Snapshots (the health check, scrapes) must not wait
+// with it. Serialising on applying keeps the order across callers; each
+// caller returns once its own change is applied, by itself or by the
+// caller before.
 func (m *Manager) applyAlarms() {
 	m.applying.Lock()
 	defer m.applying.Unlock()
