@@ -460,6 +460,10 @@ func (c *Center) queueLocked(t Transition, a Alarm) {
 // The wait is kept rather than publishing without it: the forwarder
 // re-reads the list, but the log subscriber would lose lines to a burst.
 func (c *Center) unlockAndFlush() {
+	if len(c.outbox) == 0 {
+		c.mu.Unlock() // nothing of the caller's to wait for
+		return
+	}
 	// When nobody publishes, take the outbox without releasing c.mu (one
 	// lock round less); TryLock never waits, so the order of the two locks
 	// cannot deadlock.
@@ -468,7 +472,6 @@ func (c *Center) unlockAndFlush() {
 		c.publishing.Lock()
 		c.mu.Lock()
 	}
-	defer c.publishing.Unlock()
 	batch := c.outbox
 	c.outbox = c.spare[:0] // so that raises allocate no slice
 	c.mu.Unlock()
@@ -477,6 +480,7 @@ func (c *Center) unlockAndFlush() {
 	}
 	clear(batch) // drop the references to delivered events
 	c.spare = batch
+	c.publishing.Unlock()
 }
 
 // publish hands one event to the bus. A refused event is logged: the state
