@@ -58,13 +58,13 @@ func TestAlarmsAppliedOutsideLock(t *testing.T) {
 	const bcr = alarm.BackendConnectionRefuse
 	down := func(m *Manager, name, detail string) {
 		m.mu.Lock()
-		r := m.sources[name]
+		r, _ := m.sources.Get(name)
 		m.mu.Unlock()
 		(&reporter{m: m, name: name, generation: r.generation}).SourceDown("", detail)
 	}
 	up := func(m *Manager, name string) {
 		m.mu.Lock()
-		r := m.sources[name]
+		r, _ := m.sources.Get(name)
 		m.mu.Unlock()
 		(&reporter{m: m, name: name, generation: r.generation}).SourceUp("")
 	}
@@ -233,7 +233,7 @@ func TestAlarmChangesKeepOrder(t *testing.T) {
 	apply(t, m, srcs...)
 	reporters := map[string]*reporter{}
 	for _, name := range names {
-		reporters[name] = &reporter{m: m, name: name, generation: m.sources[name].generation}
+		reporters[name] = &reporter{m: m, name: name, generation: sourceGeneration(m, name)}
 	}
 	done := make(chan struct{})
 	for _, name := range names {
@@ -265,4 +265,11 @@ func TestAlarmChangesKeepOrder(t *testing.T) {
 	if err := m.Healthy(); err == nil || !strings.HasPrefix(err.Error(), "a: refused") {
 		t.Errorf("Healthy() = %v", err)
 	}
+}
+
+func sourceGeneration(m *Manager, name string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, _ := m.sources.Get(name)
+	return r.generation
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/collector"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 	"github.com/servicecomb/servicecomb_exporter/notify"
 )
 
@@ -97,17 +98,10 @@ func TestStalledSubscriberDelaysNoReader(t *testing.T) {
 	raised := make(chan error, 1)
 	go func() { raised <- center.Raise(alarm.BackendConnectionRefuse, alarm.Detail("backend down")) }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, "/health reporting the raise", 10*time.Second, func() bool {
 		code, body := get("/health")
-		if code != http.StatusOK && strings.Contains(body, "backend down") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/health never reported the raise: %d %s", code, body)
-		}
-		time.Sleep(10 * time.Millisecond) // a poll interval, not synchronisation
-	}
+		return code != http.StatusOK && strings.Contains(body, "backend down")
+	})
 	if _, body := get("/v4/default/admin/alarms"); !strings.Contains(body, `"BackendConnectionRefuse"`) {
 		t.Errorf("the alarm list misses the raise: %s", body)
 	}

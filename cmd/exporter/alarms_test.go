@@ -24,12 +24,10 @@ func TestApplyAlarmsConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bus := notify.New(nil)
-			typ, err := bus.RegisterType("ALARM", notify.TypeOptions{})
+			center, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(notify.DefaultQueueSize, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
-			center := alarm.NewCenter(bus, typ, nil)
 			if tt.want == 0 { // start from another value, to see it change
 				if err := applyAlarmsConfig(center, config.Default().Alarms); err != nil {
 					t.Fatal(err)
