@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/logging"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/logbuf"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
@@ -322,22 +319,13 @@ func TestRunExitCodes(t *testing.T) {
 }
 
 func TestExporterWithEtcdSource(t *testing.T) {
-	server, err := embedetcd.Start(embedetcd.Options{Dir: t.TempDir(), Quiet: true, NoFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	etcdEndpoint, c := startEtcd(t)
 	w := registrytest.NewWorld(t, c, 21)
 	for i := 0; i < 60; i++ {
 		w.RandomOp()
 	}
 	cfgFile := filepath.Join(t.TempDir(), "config.yml")
-	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: main\n    etcd:\n      endpoints: [%s]\n", server.Endpoint))
+	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: main\n    etcd:\n      endpoints: [%s]\n", etcdEndpoint))
 	e := startExporter(t, "--config.file", cfgFile)
 	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
 
@@ -405,28 +393,7 @@ func TestHealthcheckCommand(t *testing.T) {
 // TestExporterWithServiceCenterSource runs the exporter against a server
 // replaying a real Service Center's recorded answers.
 func TestExporterWithServiceCenterSource(t *testing.T) {
-	const recorded = "../../source/servicecenter/testdata/03-steady/"
-	files := map[string]string{
-		"/v4/default/admin/dump":       "dump_cache.json",
-		"/v4/default/admin/alarms":     "alarms.json",
-		"/v4/default/registry/health":  "health.json",
-		"/v4/default/registry/version": "version.json",
-	}
-	sc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		body, err := os.ReadFile(recorded + name)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		_, _ = w.Write(body)
-	}))
-	defer sc.Close()
+	sc := replayServiceCenter(t)
 	cfgFile := filepath.Join(t.TempDir(), "config.yml")
 	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: sc\n    servicecenter:\n      endpoints: [%s]\n      poll_interval: 1s\n", sc.URL))
 	e := startExporter(t, "--config.file", cfgFile)

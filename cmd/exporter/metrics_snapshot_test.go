@@ -12,14 +12,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 )
 
@@ -35,16 +32,7 @@ const metricFamiliesGolden = "testdata/metric_families.golden"
 // cannot rename, retype or relabel one unnoticed. Go runtime and process
 // metrics are left out: they are client_golang's and vary by platform.
 func TestMetricFamiliesSnapshot(t *testing.T) {
-	server, err := embedetcd.Start(embedetcd.Options{Dir: t.TempDir(), Quiet: true, NoFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	etcdEndpoint, c := startEtcd(t)
 	w := registrytest.NewWorld(t, c, 7)
 	for i := 0; i < 20; i++ {
 		w.RandomOp()
@@ -56,28 +44,7 @@ func TestMetricFamiliesSnapshot(t *testing.T) {
 	deadEtcd := "http://" + l.Addr().String()
 	l.Close()
 
-	const recorded = "../../source/servicecenter/testdata/03-steady/"
-	files := map[string]string{
-		"/v4/default/admin/dump":       "dump_cache.json",
-		"/v4/default/admin/alarms":     "alarms.json",
-		"/v4/default/registry/health":  "health.json",
-		"/v4/default/registry/version": "version.json",
-	}
-	sc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		body, err := os.ReadFile(recorded + name)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		_, _ = w.Write(body)
-	}))
-	defer sc.Close()
+	sc := replayServiceCenter(t)
 	var posts atomic.Int64
 	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v2/alerts" {
@@ -102,7 +69,7 @@ func TestMetricFamiliesSnapshot(t *testing.T) {
 alerting:
   alertmanagers:
     - url: %s
-`, server.Endpoint, deadEtcd, sc.URL, am.URL))
+`, etcdEndpoint, deadEtcd, sc.URL, am.URL))
 	e := startExporter(t, "--config.file", cfgFile)
 	// Watch events count only changes made after the first sync.
 	e.waitFor("the first sync", func() bool {

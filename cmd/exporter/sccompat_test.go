@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,11 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 )
 
 // The JSON shapes Service Center's own client (package client, used by
@@ -241,16 +235,7 @@ func decodeSC(t *testing.T, body string, v any) {
 // REST source replaying that Service Center: scctl's service, instance and
 // cluster lists must equal those of the registry and of Service Center.
 func TestServiceCenterClientCompatibility(t *testing.T) {
-	server, err := embedetcd.Start(embedetcd.Options{Dir: t.TempDir(), Quiet: true, NoFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{server.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	etcdEndpoint, c := startEtcd(t)
 	kvs := recordedEtcd(t)
 	for key, value := range kvs {
 		if _, err := c.Put(context.Background(), key, string(value)); err != nil {
@@ -259,28 +244,14 @@ func TestServiceCenterClientCompatibility(t *testing.T) {
 	}
 
 	// The same Service Center answering over REST.
-	const recorded = "../../source/servicecenter/testdata/03-steady/"
-	sc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := map[string]string{
-			"/v4/default/admin/dump": "dump_cache.json", "/v4/default/admin/alarms": "alarms.json",
-			"/v4/default/registry/health": "health.json", "/v4/default/registry/version": "version.json",
-		}[r.URL.Path]
-		body, err := os.ReadFile(recorded + name)
-		if name == "" || err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		_, _ = w.Write(body)
-	}))
-	defer sc.Close()
+	sc := replayServiceCenter(t)
 	scURL, _ := url.Parse(sc.URL)
 	scURL.User = url.UserPassword("monitor", "s3cret-in-url")
 
 	cfgFile := filepath.Join(t.TempDir(), "config.yml")
 	// Service Center names its etcd cluster "default".
 	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: default\n    etcd:\n      endpoints: [%s]\n"+
-		"  - name: sc\n    servicecenter:\n      endpoints: [%s]\n      poll_interval: 1h\n", server.Endpoint, scURL))
+		"  - name: sc\n    servicecenter:\n      endpoints: [%s]\n      poll_interval: 1h\n", etcdEndpoint, scURL))
 	e := startExporter(t, "--config.file", cfgFile)
 	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
 	admin := http.Header{"X-Domain-Name": {"default"}} // what the client sends
@@ -329,7 +300,7 @@ func TestServiceCenterClientCompatibility(t *testing.T) {
 	status, body = e.get("/v4/default/admin/dump?options=cache&source=sc", admin)
 	var viaREST scDumpResponse
 	decodeSC(t, body, &viaREST)
-	steady, err := os.ReadFile(recorded + "dump_cache.json")
+	steady, err := os.ReadFile(steadyDir + "dump_cache.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +315,7 @@ func TestServiceCenterClientCompatibility(t *testing.T) {
 	status, body = e.get("/v4/default/admin/clusters", admin)
 	var clusters scClustersResponse
 	decodeSC(t, body, &clusters)
-	want := map[string][]string{"default": {server.Endpoint}, "sc": {sc.URL}}
+	want := map[string][]string{"default": {etcdEndpoint}, "sc": {sc.URL}}
 	if status != 200 || !reflect.DeepEqual(clusters.Clusters, want) || strings.Contains(body, "s3cret") {
 		t.Errorf("clusters: %d %s, want %v", status, body, want)
 	}
