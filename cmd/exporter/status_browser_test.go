@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/servicecomb/servicecomb_exporter/internal/embedetcd"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/binary"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
@@ -29,17 +29,7 @@ var statusScreenshot = flag.String("status-screenshot", "", "save a PNG of /stat
 // make test) when there is none.
 func chromiumBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("CHROMIUM_BIN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv(amtest.RequireEnv) != "" {
-		t.Fatal("no chromium binary (install Debian's chromium or set CHROMIUM_BIN)")
-	}
-	t.Skip("no chromium binary; `make test` installs it")
-	return ""
+	return binary.Find(t, "CHROMIUM_BIN", "chromium", "chromium")
 }
 
 // browser starts a headless chromium with a fresh profile and page scripts

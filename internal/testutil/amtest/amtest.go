@@ -18,31 +18,16 @@ import (
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/binary"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
-
-// RequireEnv makes a missing binary fail the test instead of skipping it;
-// `make test` sets it, so that CI cannot pass without running these tests.
-const RequireEnv = "SERVICECOMB_REQUIRE_BINARIES"
 
 // Binary returns the Alertmanager binary's path, skipping (or failing, with
 // RequireEnv set) the test when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ALERTMANAGER_BIN"); p != "" {
-		return p
-	}
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv(RequireEnv) != "" {
-		t.Fatalf("no Alertmanager binary (install Debian's prometheus-alertmanager or set ALERTMANAGER_BIN)")
-	}
-	t.Skip("no Alertmanager binary; `make test` installs it")
-	return ""
+	return binary.Find(t, "ALERTMANAGER_BIN", "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 }
 
 // Alertmanager is a running Alertmanager.

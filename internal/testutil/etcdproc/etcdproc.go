@@ -19,29 +19,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/binary"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
-
-// RequireEnv makes a missing binary fail the test instead of skipping it;
-// `make test` sets it.
-const RequireEnv = "SERVICECOMB_REQUIRE_BINARIES"
 
 // Binary returns the etcd binary's path (ETCD_BIN or etcd on PATH),
 // skipping (or failing, with RequireEnv set) the test when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ETCD_BIN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p
-	}
-	if os.Getenv(RequireEnv) != "" {
-		t.Fatalf("no etcd binary (install Debian's etcd-server or set ETCD_BIN)")
-	}
-	t.Skip("no etcd binary; `make test` installs it")
-	return ""
+	return binary.Find(t, "ETCD_BIN", "etcd-server", "etcd")
 }
 
 // Options tune the server.

@@ -16,23 +16,17 @@ import (
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/binary"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
 )
 
 // Binary returns the path of a program of Debian's prometheus package
 // (prometheus or promtool), skipping the test when it is missing (failing
-// with amtest.RequireEnv set).
+// with binary.RequireEnv set).
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv(amtest.RequireEnv) != "" {
-		t.Fatalf("no %s binary (install Debian's prometheus package)", name)
-	}
-	t.Skipf("no %s binary; `make test` installs it", name)
-	return ""
+	return binary.Find(t, "", "prometheus", name)
 }
 
 // Prometheus is a running Prometheus.
