@@ -2,10 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,19 +33,8 @@ func TestHealthcheckBehindBasicAuthAndTLS(t *testing.T) {
 	wrongPasswordFile := filepath.Join(dir, "wrong")
 	writeFile(t, wrongPasswordFile, "nope\n")
 
-	f, err := parseFlags([]string{"--web.config.file", webCfg}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "https://" + l.Addr().String() + "/health"
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr, _ := runInProcess(t, []string{"--web.config.file", webCfg}, log.NewNopLogger())
+	url := "https://" + addr + "/health"
 
 	check := func(args ...string) (int, string) {
 		var stdout, stderr bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,41 +38,18 @@ type exporterUnderTest struct {
 
 func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
 	t.Helper()
-	f, err := parseFlags(extraArgs, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &logbuf.Buffer{}
 	logger, err := logging.New(logs, "debug", "logfmt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runExporter(ctx, f, logger, []net.Listener{l}) }()
+	addr, stop := runInProcess(t, extraArgs, logger)
 	e := &exporterUnderTest{
 		t:       t,
-		baseURL: "http://" + l.Addr().String(),
+		baseURL: "http://" + addr,
 		client:  &http.Client{Timeout: 5 * time.Second},
+		stop:    stop,
 		logs:    logs,
-	}
-	var stopped bool
-	var result error
-	e.stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("exporter did not stop within 20s")
-			}
-		}
-		return result
 	}
 	t.Cleanup(func() {
 		if err := e.stop(); err != nil {
@@ -80,6 +58,38 @@ func startExporter(t *testing.T, extraArgs ...string) *exporterUnderTest {
 	})
 	e.waitFor("serving", func() bool { s, _ := e.get("/-/healthy", nil); return s == 200 })
 	return e
+}
+
+// runInProcess runs the exporter with args on a loopback address until stop
+// is called or the test ends; stop returns what runExporter returned.
+func runInProcess(tb testing.TB, args []string, logger log.Logger) (addr string, stop func() error) {
+	tb.Helper()
+	f, err := parseFlags(args, io.Discard, io.Discard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runExporter(ctx, f, logger, []net.Listener{l}) }()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(20 * time.Second):
+				tb.Fatal("exporter did not stop within 20s")
+			}
+		})
+		return result
+	}
+	tb.Cleanup(func() { _ = stop() })
+	return l.Addr().String(), stop
 }
 
 func (e *exporterUnderTest) request(method, path string, header http.Header) (int, string) {
@@ -265,20 +275,8 @@ func TestBasicAuthFromWebConfig(t *testing.T) {
 // with credentials.
 func startExporterAuth(t *testing.T, webCfg string) *exporterUnderTest {
 	t.Helper()
-	f, err := parseFlags([]string{"--web.config.file", webCfg}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
-	e := &exporterUnderTest{t: t, baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 5 * time.Second}, logs: &logbuf.Buffer{}}
-	e.stop = func() error { cancel(); return <-done }
-	t.Cleanup(func() { _ = e.stop() })
+	addr, stop := runInProcess(t, []string{"--web.config.file", webCfg}, log.NewNopLogger())
+	e := &exporterUnderTest{t: t, baseURL: "http://" + addr, client: &http.Client{Timeout: 5 * time.Second}, stop: stop, logs: &logbuf.Buffer{}}
 	e.waitFor("listening", func() bool { s, _ := e.get("/-/healthy", nil); return s != 0 })
 	return e
 }

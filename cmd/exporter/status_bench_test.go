@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,19 +77,8 @@ func startExporterB(b *testing.B, cfgFile, cfg string) *benchExporter {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	f, err := parseFlags([]string{"--config.file", cfgFile}, io.Discard, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runExporter(ctx, f, log.NewNopLogger(), []net.Listener{l}) }()
-	b.Cleanup(func() { cancel(); <-done })
-	e := &benchExporter{baseURL: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
+	addr, _ := runInProcess(b, []string{"--config.file", cfgFile}, log.NewNopLogger())
+	e := &benchExporter{baseURL: "http://" + addr, client: &http.Client{Timeout: 10 * time.Second}}
 	wait.For(b, "ready", time.Minute, func() bool {
 		resp, err := e.client.Get(e.baseURL + "/-/ready")
 		if err != nil {
