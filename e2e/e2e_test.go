@@ -19,11 +19,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/amtest"
+	"github.com/servicecomb/servicecomb_exporter/internal/testutil/binary"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/loopback"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/promtest"
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/wait"
@@ -60,22 +60,13 @@ func binaries(t testing.TB) (exporter, simulator string) {
 // process is a started program, killed when the test ends.
 type process struct {
 	cmd    *exec.Cmd
-	exited chan struct{}
+	exited <-chan struct{}
 }
 
 func start(t testing.TB, bin string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
+	p := &process{cmd: cmd, exited: binary.Start(t, cmd)}
 	t.Cleanup(p.stop)
 	return p
 }

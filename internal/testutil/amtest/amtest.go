@@ -37,7 +37,7 @@ type Alertmanager struct {
 	dir     string
 	address string
 	cmd     *exec.Cmd
-	exited  chan struct{}
+	exited  <-chan struct{}
 	// URL is the base URL, http://127.0.0.1:port.
 	URL string
 }
@@ -74,18 +74,7 @@ func (a *Alertmanager) start() {
 		"--cluster.listen-address=", // no gossip: a single, isolated instance
 		"--log.level=warn",
 	)
-	// If the test binary dies without its cleanups, the kernel kills
-	// Alertmanager too, so that no process outlives the test.
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	a.cmd.Stdout, a.cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		a.cmd.Stderr = os.Stderr
-	}
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(a.cmd, a.exited)
+	a.exited = binary.Start(a.t, a.cmd)
 	wait.ForNoError(a.t, "alertmanager ready at "+a.URL, 30*time.Second, ReadyOrExited(a.URL, "alertmanager", a.exited),
 		wait.Every(20*time.Millisecond))
 }

@@ -1,10 +1,12 @@
-// Package binary finds the real programs the tests run (Alertmanager,
+// Package binary finds and starts the real programs the tests run (Alertmanager,
 // Prometheus, etcd, chromium), with one rule for a missing one.
 package binary
 
 import (
+	"io"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -37,4 +39,23 @@ func Find(t testing.TB, env, debianPackage string, names ...string) string {
 	}
 	t.Skipf("no %s binary; `make test` installs it", names[0])
 	return ""
+}
+
+// Start starts cmd as a child of the test: the kernel kills it if the test
+// binary dies without its cleanups, so no process outlives the test; its
+// output is discarded, but for standard error under -v. The channel closes
+// once it has exited. Stopping it is the caller's.
+func Start(t testing.TB, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return exited
 }

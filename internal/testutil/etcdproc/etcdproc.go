@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +45,7 @@ type Etcd struct {
 	client string // host:port
 	peer   string
 	cmd    *exec.Cmd
-	exited chan struct{}
+	exited <-chan struct{}
 	// Endpoint is the client URL, http://127.0.0.1:port.
 	Endpoint string
 }
@@ -75,18 +74,7 @@ func (e *Etcd) start() {
 		args = append(args, fmt.Sprintf("--max-request-bytes=%d", e.opts.MaxRequestBytes))
 	}
 	e.cmd = exec.Command(e.bin, args...)
-	// If the test binary dies without its cleanups, the kernel kills etcd
-	// too, so that no process outlives the test.
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	e.cmd.Stdout, e.cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		e.cmd.Stderr = os.Stderr
-	}
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(e.cmd, e.exited)
+	e.exited = binary.Start(e.t, e.cmd)
 	c := e.Client()
 	defer c.Close()
 	var lastErr error

@@ -5,13 +5,11 @@ package promtest
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,16 +45,7 @@ func Start(t testing.TB, config string) *Prometheus {
 	address := loopback.FreeAddress(t)
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+address, "--log.level=warn")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	exited := binary.Start(t, cmd)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	p := &Prometheus{URL: "http://" + address}
 	wait.ForNoError(t, "prometheus ready at "+p.URL, 30*time.Second, amtest.ReadyOrExited(p.URL, "prometheus", exited),
