@@ -63,8 +63,6 @@ type Forwarder struct {
 	mu        sync.Mutex
 	mapping   Mapping
 	retention time.Duration
-	batch     int
-	capacity  int
 	tracked   map[key]tracked                   // active alarms, and cleared ones within the retention
 	ams       reconcile.Set[string, *runningAM] // by URL, credentials redacted
 	runCtx    context.Context                   // set by Run
@@ -209,7 +207,7 @@ func (f *Forwarder) ApplyConfig(cfg *config.Config) error {
 		GeneratorURL:    generatorURL(cfg),
 		ResendInterval:  time.Duration(ac.ResendInterval),
 	}
-	f.retention, f.batch, f.capacity = time.Duration(ac.ResolvedRetention), ac.MaxBatchSize, ac.QueueCapacity
+	f.retention = time.Duration(ac.ResolvedRetention)
 	f.metrics.alertmanagers.Set(float64(f.ams.Len()))
 	// A new Alertmanager learns the current state at once, not at the
 	// next resend.
