@@ -101,6 +101,11 @@ type World struct {
 	next     int
 }
 
+// UseClient points the world at a new client of the same registry (etcd
+// restarted with its data): it keeps what it made, so that new services do
+// not reuse, and overwrite, the keys of old ones.
+func (w *World) UseClient(c *clientv3.Client) { w.c = c }
+
 // Service is a service the world created.
 type Service struct {
 	Domain, Project, ID string
