@@ -27,6 +27,11 @@ type Service struct {
 	AppID       string
 	ServiceName string
 	Alias       string
+	// Version, Environment and Level are the document's version,
+	// environment and level fields, for the per-service metrics.
+	Version     string
+	Environment string
+	Level       string
 	// Framework and FrameworkVersion are the labels Service Center gives
 	// (FrameworkLabels), not the raw fields.
 	Framework        string
@@ -40,7 +45,7 @@ func DecodeService(value []byte) (Service, error) {
 	if err := checkValue(value); err != nil {
 		return Service{}, err
 	}
-	var appID, serviceName, alias, name, version []byte
+	var appID, serviceName, alias, name, version, svcVersion, env, level []byte
 	err := eachField(value, func(key, raw []byte) error {
 		var err error
 		switch {
@@ -50,6 +55,12 @@ func DecodeService(value []byte) (Service, error) {
 			serviceName, err = stringValue(raw)
 		case keyIs(key, "alias"):
 			alias, err = stringValue(raw)
+		case keyIs(key, "version"):
+			svcVersion, err = stringValue(raw)
+		case keyIs(key, "environment"):
+			env, err = stringValue(raw)
+		case keyIs(key, "level"):
+			level, err = stringValue(raw)
 		case keyIs(key, "framework"):
 			name, version = nil, nil // a later duplicate replaces an earlier one
 			if raw[0] == 'n' {
@@ -74,7 +85,8 @@ func DecodeService(value []byte) (Service, error) {
 	if err != nil {
 		return Service{}, fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
-	s := Service{AppID: string(appID), ServiceName: string(serviceName), Alias: string(alias)}
+	s := Service{AppID: string(appID), ServiceName: string(serviceName), Alias: string(alias),
+		Version: string(svcVersion), Environment: string(env), Level: string(level)}
 	s.Framework, s.FrameworkVersion = FrameworkLabels(string(name), string(version))
 	return s, nil
 }

@@ -108,6 +108,9 @@ func referenceService(value []byte) (Service, bool) {
 		AppID       string `json:"appId"`
 		ServiceName string `json:"serviceName"`
 		Alias       string `json:"alias"`
+		Version     string `json:"version"`
+		Environment string `json:"environment"`
+		Level       string `json:"level"`
 		Framework   *struct {
 			Name    string `json:"name"`
 			Version string `json:"version"`
@@ -116,7 +119,8 @@ func referenceService(value []byte) (Service, bool) {
 	if json.Unmarshal(value, &doc) != nil {
 		return Service{}, false
 	}
-	s := Service{AppID: doc.AppID, ServiceName: doc.ServiceName, Alias: doc.Alias, Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}
+	s := Service{AppID: doc.AppID, ServiceName: doc.ServiceName, Alias: doc.Alias,
+		Version: doc.Version, Environment: doc.Environment, Level: doc.Level, Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}
 	// Written out rather than calling FrameworkLabels, so that the
 	// reference does not share the code it checks.
 	if doc.Framework != nil && doc.Framework.Name != "" {

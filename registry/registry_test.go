@@ -72,12 +72,13 @@ func TestDecode(t *testing.T) {
 		want    Service
 		wantErr bool
 	}{
-		{`{"appId":"a","framework":{"name":"go-chassis","version":"2.7.0"}}`, Service{"a", "", "", "go-chassis", "2.7.0"}, false},
-		{`{"appId":"a"}`, Service{"a", "", "", Unknown, Unknown}, false},
-		{`{"appId":"a","framework":{"name":"x"}}`, Service{"a", "", "", "x", Unknown}, false},
-		{`{"appId":"a","framework":{"name":"","version":"1.0"}}`, Service{"a", "", "", Unknown, Unknown}, false},
-		{`{"appId":"a","framework":null}`, Service{"a", "", "", Unknown, Unknown}, false},
-		{`{"appId":"default","serviceName":"SERVICECENTER","alias":"sc"}`, Service{"default", "SERVICECENTER", "sc", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":{"name":"go-chassis","version":"2.7.0"}}`, Service{"a", "", "", "", "", "", "go-chassis", "2.7.0"}, false},
+		{`{"appId":"a"}`, Service{"a", "", "", "", "", "", Unknown, Unknown}, false},
+		{`{"appId":"a","version":"1.2","environment":"prod","level":"BACK"}`, Service{"a", "", "", "1.2", "prod", "BACK", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":{"name":"x"}}`, Service{"a", "", "", "", "", "", "x", Unknown}, false},
+		{`{"appId":"a","framework":{"name":"","version":"1.0"}}`, Service{"a", "", "", "", "", "", Unknown, Unknown}, false},
+		{`{"appId":"a","framework":null}`, Service{"a", "", "", "", "", "", Unknown, Unknown}, false},
+		{`{"appId":"default","serviceName":"SERVICECENTER","alias":"sc"}`, Service{"default", "SERVICECENTER", "sc", "", "", "", Unknown, Unknown}, false},
 		{``, Service{}, true},
 		{`{"appId":`, Service{}, true},
 		{`{"appId":5}`, Service{}, true},

@@ -138,6 +138,7 @@ func TestWatchOrderMatchesFreshList(t *testing.T) {
 	apps := []string{"default", "app"}
 	names := []string{"SERVICECENTER", "shared", "order", ""}
 	frameworks := []string{"", "java/2.8.0", "go/", "/1.0"}
+	versions := []string{"", "1.0.0", "2.0.0"}
 	for seed := uint64(1); seed <= 40; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 10))
 		kv := map[string]string{}
@@ -150,8 +151,9 @@ func TestWatchOrderMatchesFreshList(t *testing.T) {
 			switch rng.IntN(3) {
 			case 0:
 				key = l.ServiceKey(d, p, id)
-				value = named(apps[rng.IntN(len(apps))], names[rng.IntN(len(names))], names[rng.IntN(len(names))],
-					frameworks[rng.IntN(len(frameworks))])
+				value = withFields(named(apps[rng.IntN(len(apps))], names[rng.IntN(len(names))], names[rng.IntN(len(names))],
+					frameworks[rng.IntN(len(frameworks))]), map[string]string{
+					"version": versions[rng.IntN(len(versions))], "environment": versions[rng.IntN(len(versions))], "level": "BACK"})
 			default:
 				key = l.InstanceKey(d, p, id, fmt.Sprint(rng.IntN(3)))
 				value = inst(InstanceStatuses[rng.IntN(len(InstanceStatuses))])
@@ -178,6 +180,10 @@ func TestWatchOrderMatchesFreshList(t *testing.T) {
 			got, want, direct := gauges(watched.Counts()), gauges(fresh.Counts()), serviceCenterGauges(kv, rules.GlobalServices)
 			if !slices.Equal(got, want) || !slices.Equal(want, direct) {
 				t.Fatalf("seed %d step %d after %s %s:\nwatch %v\nlist  %v\nService Center %v", seed, step, e.Type, key, got, want, direct)
+			}
+			got, want, direct = perService(watched), perService(fresh), directPerService(kv, rules.GlobalServices)
+			if !slices.Equal(got, want) || !slices.Equal(want, direct) {
+				t.Fatalf("per service, seed %d step %d after %s %s:\nwatch %v\nlist  %v\ndirect %v", seed, step, e.Type, key, got, want, direct)
 			}
 		}
 	}
@@ -232,6 +238,81 @@ func serviceCenterGauges(kv map[string]string, globalVisible []string) []string 
 				out = append(out, fmt.Sprintf("%s %d", k, n))
 			}
 		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func withFields(doc string, fields map[string]string) string {
+	m := map[string]any{}
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		panic(err)
+	}
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// perService formats State's per-service counts, one line per service.
+func perService(s *State) []string {
+	var out []string
+	for _, c := range s.ServiceCounts() {
+		out = append(out, fmt.Sprintf("%+v %v", *c.Info, c.Instances))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// directPerService computes the per-service values from the keys with
+// encoding/json, sharing no code with State: every non-global service,
+// its labels and its instances by status.
+func directPerService(kv map[string]string, globalVisible []string) []string {
+	global := map[string]bool{"SERVICECENTER": true}
+	for _, n := range globalVisible {
+		global[n] = true
+	}
+	var out []string
+	for key, value := range kv {
+		rest, ok := strings.CutPrefix(key, testPrefix+"/ms/files/")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(rest, "/")
+		var doc struct {
+			AppID, ServiceName, Alias, Version, Environment, Level string
+			Framework                                              *struct{ Name, Version string }
+		}
+		if err := json.Unmarshal([]byte(value), &doc); err != nil {
+			panic(err)
+		}
+		if parts[0] == "default" && parts[1] == "default" && doc.AppID == "default" &&
+			(global[doc.ServiceName] && doc.ServiceName != "" || global[doc.Alias] && doc.Alias != "") {
+			continue
+		}
+		name, version := "UNKNOWN", "UNKNOWN"
+		if doc.Framework != nil && doc.Framework.Name != "" {
+			name = doc.Framework.Name
+			if doc.Framework.Version != "" {
+				version = doc.Framework.Version
+			}
+		}
+		info := ServiceInfo{Domain: parts[0], Project: parts[1], Environment: doc.Environment, App: doc.AppID,
+			Service: doc.ServiceName, Version: doc.Version, ServiceID: parts[2], Framework: name, FrameworkVersion: version, Level: doc.Level}
+		var byStatus [NumStatuses]int32
+		instPrefix := testPrefix + "/inst/files/" + rest + "/"
+		for k, v := range kv {
+			if !strings.HasPrefix(k, instPrefix) {
+				continue
+			}
+			var inst struct{ Status string }
+			if err := json.Unmarshal([]byte(v), &inst); err != nil {
+				panic(err)
+			}
+			byStatus[slices.Index(InstanceStatuses, inst.Status)]++
+		}
+		out = append(out, fmt.Sprintf("%+v %v", info, byStatus))
 	}
 	slices.Sort(out)
 	return out

@@ -28,6 +28,8 @@ type Snapshot struct {
 	WatchEvents  map[WatchEvent]uint64 `json:"-"`            // by kind and event type
 	DecodeErrors map[string]uint64     `json:"decodeErrors"` // by kind
 	Counts       Counts                `json:"-"`
+	// Services are the per-service counts, for the per-service metrics.
+	Services []ServiceCount `json:"-"`
 }
 
 // WatchEvent labels a watch event count.

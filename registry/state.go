@@ -125,9 +125,14 @@ type State struct {
 // far below any other source of error, and no key is ever stored.
 type serviceKey [2]uint64
 
-// serviceEntry is what State knows of one service id, 28 bytes. It exists
-// while the service document or any of its instances does.
+// serviceEntry is what State knows of one service id, 40 bytes and its
+// labels. It exists while the service document or any of its instances
+// does.
 type serviceEntry struct {
+	// info holds the labels of the per-service metrics while present. It
+	// is never changed once stored, only replaced, so that ServiceCounts
+	// can share it with scrapes.
+	info      *ServiceInfo
 	group     uint32             // index into State.groups; meaningful while present
 	present   bool               // a countable service document exists
 	counted   bool               // present and not global
@@ -135,6 +140,34 @@ type serviceEntry struct {
 }
 
 const numStatuses = 5 // len(InstanceStatuses)
+
+// NumStatuses is len(InstanceStatuses).
+const NumStatuses = numStatuses
+
+// ServiceInfo is the label set of one service's per-service metrics.
+type ServiceInfo struct {
+	Domain, Project, Environment, App, Service, Version, ServiceID string
+	Framework, FrameworkVersion, Level                             string
+}
+
+// ServiceCount is one counted service and its instances by status (by
+// InstanceStatuses index). Info is shared and must not be changed.
+type ServiceCount struct {
+	Info      *ServiceInfo
+	Instances [NumStatuses]int32
+}
+
+// ServiceCounts returns every counted service (present and not global),
+// in no particular order.
+func (s *State) ServiceCounts() []ServiceCount {
+	out := make([]ServiceCount, 0, len(s.services))
+	for _, e := range s.services {
+		if e.counted {
+			out = append(out, ServiceCount{Info: e.info, Instances: e.instances})
+		}
+	}
+	return out
+}
 
 // NewState returns an empty state that counts by rules.
 func NewState(layout Layout, rules Rules, onError DecodeErrorFunc) *State {
@@ -221,12 +254,16 @@ func (s *State) applyService(key rawKey, ev Event) error {
 			next.counted = !(s.rules.ExcludeGlobal && s.rules.IsGlobal(domain, project, svc))
 			next.group = s.groupOf(ServiceGroup{Domain: domain, Project: project,
 				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
+			g := s.groups[next.group]
+			next.info = &ServiceInfo{Domain: domain, Project: project, Environment: s.intern([]byte(svc.Environment)),
+				App: svc.AppID, Service: svc.ServiceName, Version: svc.Version, ServiceID: string(key.parts[2]),
+				Framework: g.Framework, FrameworkVersion: g.FrameworkVersion, Level: s.intern([]byte(svc.Level))}
 		}
 	}
 	if err := s.countService(&e, -1); err != nil {
 		return err
 	}
-	e.present, e.counted, e.group = next.present, next.counted, next.group
+	e.present, e.counted, e.group, e.info = next.present, next.counted, next.group, next.info
 	return s.countService(&e, 1)
 }
 

@@ -60,6 +60,7 @@ func Snapshot(snap registry.Snapshot, state *registry.State, errs *DecodeErrors)
 	snap.Syncs = maps.Clone(snap.Syncs)
 	snap.WatchEvents = maps.Clone(snap.WatchEvents)
 	snap.Counts = state.Counts()
+	snap.Services = state.ServiceCounts()
 	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
 	for _, k := range registry.Kinds {
 		snap.DecodeErrors[k.String()] = errs.Load(k)
