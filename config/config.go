@@ -76,6 +76,35 @@ type RegistryConfig struct {
 	// SERVICECENTER, as Service Center's registry.service.globalVisible
 	// setting (env CSE_SHARED_SERVICES) does; set it to the same names.
 	GlobalServices []string `yaml:"global_services,omitempty"`
+	// PerService controls the per-service metrics
+	// (servicecomb_service_instances, servicecomb_service_info). The
+	// per-(domain, project) counts are never filtered.
+	PerService PerServiceConfig `yaml:"per_service"`
+}
+
+// DefaultMaxServices is registry.per_service.max_services.
+const DefaultMaxServices = 100000
+
+// PerServiceConfig bounds the per-service series, as kube-state-metrics'
+// allow and deny lists do. A service is exposed when, for each label with
+// an include list, one of its expressions matches, and no exclude
+// expression matches. Expressions are RE2, anchored at both ends.
+type PerServiceConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// MaxServices caps the services exposed per source: past it the first
+	// ones in the order of their labels are kept and the rest counted in
+	// servicecomb_service_series_dropped.
+	MaxServices int             `yaml:"max_services"`
+	Include     ServiceMatchers `yaml:"include,omitempty"`
+	Exclude     ServiceMatchers `yaml:"exclude,omitempty"`
+}
+
+// ServiceMatchers are regular expressions over a service's labels.
+type ServiceMatchers struct {
+	Domain  []string `yaml:"domain,omitempty"`
+	Project []string `yaml:"project,omitempty"`
+	App     []string `yaml:"app,omitempty"`
+	Service []string `yaml:"service,omitempty"`
 }
 
 // AlarmsConfig controls the alarm center.
@@ -150,8 +179,9 @@ type AlertmanagerConfig struct {
 // sources and no Alertmanagers.
 func Default() *Config {
 	return &Config{
-		Registry: RegistryConfig{ExcludeGlobalServices: true},
-		Alarms:   AlarmsConfig{InternalErrorAutoClear: DefaultInternalErrorAutoClear},
+		Registry: RegistryConfig{ExcludeGlobalServices: true,
+			PerService: PerServiceConfig{Enabled: true, MaxServices: DefaultMaxServices}},
+		Alarms: AlarmsConfig{InternalErrorAutoClear: DefaultInternalErrorAutoClear},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   defaultAlertnamePrefix,
 			ResendInterval:    defaultResendInterval,

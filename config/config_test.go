@@ -33,7 +33,8 @@ func mustLoadBytes(t *testing.T, data []byte) *Config {
 
 func TestDefaultHasDocumentedValues(t *testing.T) {
 	want := &Config{
-		Registry: RegistryConfig{ExcludeGlobalServices: true},
+		Registry: RegistryConfig{ExcludeGlobalServices: true,
+			PerService: PerServiceConfig{Enabled: true, MaxServices: 100000}},
 		Alarms:   AlarmsConfig{InternalErrorAutoClear: dur(5 * time.Minute)},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   "ServiceComb",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,7 @@ func (ps *problems) global(g *GlobalConfig, p keyPath) {
 }
 
 func (ps *problems) registry(r *RegistryConfig, p keyPath) {
+	ps.perService(&r.PerService, p.key("per_service"))
 	for i, name := range r.GlobalServices {
 		// Service Center reads globalVisible as one comma-separated string
 		// and compares names exactly.
@@ -56,6 +58,27 @@ func (ps *problems) registry(r *RegistryConfig, p keyPath) {
 			ps.addf(p.key("global_services").index(i), "%q: one name per item (Service Center splits globalVisible at commas)", name)
 		case strings.TrimSpace(name) != name:
 			ps.addf(p.key("global_services").index(i), "%q: leading or trailing space would never match a service name", name)
+		}
+	}
+}
+
+func (ps *problems) perService(c *PerServiceConfig, p keyPath) {
+	if c.MaxServices < 0 {
+		ps.addf(p.key("max_services"), "must be 0 or more, got %d", c.MaxServices)
+	}
+	for _, m := range []struct {
+		key string
+		ms  *ServiceMatchers
+	}{{"include", &c.Include}, {"exclude", &c.Exclude}} {
+		for _, l := range []struct {
+			key   string
+			exprs []string
+		}{{"domain", m.ms.Domain}, {"project", m.ms.Project}, {"app", m.ms.App}, {"service", m.ms.Service}} {
+			for i, expr := range l.exprs {
+				if _, err := regexp.Compile("^(?:" + expr + ")$"); err != nil {
+					ps.addf(p.key(m.key).key(l.key).index(i), "bad regular expression: %v", err)
+				}
+			}
 		}
 	}
 }
