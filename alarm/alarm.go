@@ -49,6 +49,11 @@ const (
 // since the refusal concerns an account, not one endpoint.
 const AuthenticationFailed ID = "AuthenticationFailed"
 
+// ServiceSeriesDropped is the exporter's own alarm for a source with more
+// services than registry.per_service.max_services: the rest have no
+// per-service series. Its source is the registry source's name.
+const ServiceSeriesDropped ID = "ServiceSeriesDropped"
+
 // FieldDetail is the standard field: a human-readable account of the alarm.
 const FieldDetail = "detail"
 
@@ -171,6 +176,11 @@ func serviceCenterDefinitions() []Definition {
 			ID:       AuthenticationFailed,
 			Severity: "critical",
 			Summary:  "Service Center refuses the exporter's credentials or their permissions.",
+		},
+		{
+			ID:       ServiceSeriesDropped,
+			Severity: "warning",
+			Summary:  "Services beyond registry.per_service.max_services have no per-service series.",
 		},
 		{
 			ID:       IncrementPullError,

@@ -179,11 +179,14 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		return err
 	}
 
-	cfg := reload.New(log.With(logger, "component", "config"), f.configFile, applyConfig(f.listenAddresses, sources, alerts, center))
+	registryMetrics := collector.NewRegistryCollector(sources, center)
+	cfg := reload.New(log.With(logger, "component", "config"), f.configFile,
+		applyConfig(f.listenAddresses, sources, alerts, center, registryMetrics))
 	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("configuration not loaded: %w", err)
 	}
-	p := &parts{startTime: startTime, bus: bus, center: center, sources: sources, health: health, alerts: alerts, config: cfg}
+	p := &parts{startTime: startTime, bus: bus, center: center, sources: sources, health: health, alerts: alerts, config: cfg,
+		registryMetrics: registryMetrics}
 	reg := newMetricsRegistry(p)
 
 	if listeners, err = listen(f, listeners); err != nil {
@@ -217,6 +220,9 @@ type parts struct {
 	health    *alarm.HealthChecker
 	alerts    *forwarder.Forwarder
 	config    *reload.Holder
+	// registryMetrics exposes the sources' counts; applyConfig gives it
+	// registry.per_service.
+	registryMetrics *collector.RegistryCollector
 }
 
 // applyConfig returns what the holder calls with every configuration it
@@ -228,15 +234,23 @@ type parts struct {
 // file changed since the check or on a programming error; the sources then
 // already run the new configuration, while the holder reports the error and
 // keeps the previous one as its record (the dump, the status page).
-func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forwarder.Forwarder, center *alarm.Center) func(*config.Config) error {
+func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forwarder.Forwarder, center *alarm.Center,
+	registryMetrics *collector.RegistryCollector) func(*config.Config) error {
 	return func(c *config.Config) error {
 		c = withExternalURL(c, listenAddresses)
 		if err := alerts.Check(c); err != nil {
 			return err
 		}
+		// Applied at scrape time by the collector: a change needs no
+		// source restarted.
+		filter, err := collector.NewServiceFilter(c.Registry.PerService)
+		if err != nil {
+			return err
+		}
 		if err := sources.ApplyConfig(c); err != nil {
 			return err
 		}
+		registryMetrics.SetServiceFilter(filter)
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
@@ -257,7 +271,7 @@ func newMetricsRegistry(p *parts) *prometheus.Registry {
 		collector.NewAlarmCollector(p.center),
 		collector.NewHealthCollector(p.health),
 		collector.NewNotifyCollector(p.bus),
-		collector.NewRegistryCollector(p.sources),
+		p.registryMetrics,
 		collector.NewServiceCenterCollector(p.sources),
 	)
 	reg.MustRegister(p.alerts.Collectors()...)
