@@ -67,14 +67,11 @@ func TestEmptyExemptionsAreCurrent(t *testing.T) {
 // deletes the list (and this comment); both checks then apply to the
 // per-service queries too.
 var pendingIssue11Collector = map[string]string{
-	"servicecomb_service_instances":                       "per-service instances by status: issue #11's collector of both sources",
-	"servicecomb_service_info":                            "per-service info series: issue #11's collector of both sources",
 	"servicecomb_registry_instance_registrations_total":   "instance registrations per domain and project: issue #11's watch and poll counting",
 	"servicecomb_registry_instance_deregistrations_total": "instance deregistrations per domain and project: issue #11's watch and poll counting",
 	"servicecomb_service_center_instances":                "Service Center's own replicas: issue #11's collector",
 	"servicecomb_registry_service_usage_ratio":            "service quota usage: issue #11's collector (limits from config)",
 	"servicecomb_registry_instance_usage_ratio":           "instance quota usage: issue #11's collector (limits from config)",
-	"servicecomb_service_series_dropped":                  "per-service series cap: issue #11's cardinality controls",
 }
 
 // pendingNames returns the pending metrics and every recording rule that

@@ -126,9 +126,13 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	// any of them fails the whole reload; the set keeps the running ones.
 	specs := make([]reconcile.Spec[string, *running], 0, len(cfg.Sources))
 	order := make([]string, 0, len(cfg.Sources))
+	// registry.per_service is the collector's, applied at scrape time: left
+	// out of the fingerprint, changing it restarts no source.
+	reg := cfg.Registry
+	reg.PerService = config.PerServiceConfig{}
 	for i, sc := range cfg.Sources {
 		m.generation++
-		r, fingerprint, err := m.build(sc, cfg.Registry, m.generation)
+		r, fingerprint, err := m.build(sc, reg, m.generation)
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
 		}

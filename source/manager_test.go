@@ -303,6 +303,19 @@ func TestApplyConfig(t *testing.T) {
 		t.Error("not ready with every source synced")
 	}
 
+	// registry.per_service is applied by the collector: changing it
+	// restarts no source.
+	perService := config.Default()
+	perService.Sources = []config.SourceConfig{etcdSource("a", server.Endpoint)}
+	perService.Registry.PerService.MaxServices = 1
+	perService.Registry.PerService.Exclude.App = []string{"x"}
+	if err := e.manager.ApplyConfig(perService); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.snapshot("a").Syncs["success"]; got != syncsBefore {
+		t.Errorf("a registry.per_service change restarted the source (%d syncs, had %d)", got, syncsBefore)
+	}
+
 	// A changed source restarts.
 	changed := etcdSource("a", server.Endpoint)
 	changed.Etcd.RequestTimeout = model.Duration(6 * time.Second)
