@@ -522,6 +522,14 @@ func TestLoadErrors(t *testing.T) {
 				`config.yml:5: registry.global_services[2]: " a": leading or trailing space would never match a service name`},
 		},
 		{
+			name: "per-service limits and regular expressions",
+			input: doc("registry:", "  per_service:", "    max_services: -1", "    include:", "      app:", `        - "ok.*"`,
+				`        - "(unclosed"`, "    exclude:", "      service:", `        - "a["`),
+			want: []string{`config.yml:3: registry.per_service.max_services: must be 0 or more, got -1`,
+				"config.yml:7: registry.per_service.include.app[1]: bad regular expression: error parsing regexp: missing closing ): `^(?:(unclosed)$`",
+				"config.yml:10: registry.per_service.exclude.service[0]: bad regular expression: error parsing regexp: missing closing ]: `[)$`"},
+		},
+		{
 			name:  "boolean",
 			input: doc("registry:", "  exclude_global_services: maybe"),
 			want:  []string{`config.yml:2: registry.exclude_global_services: cannot parse "maybe" as a boolean (true or false)`},
