@@ -99,6 +99,36 @@ func TestCountsMatchServiceCenterGauges(t *testing.T) {
 	}
 }
 
+// TestPerServiceFromTheDump: the REST source gives every counted service
+// of the recorded dump its labels and its instances by status (read from
+// the fixture with a separate JSON reader when the test was written); the global
+// SERVICECENTER is left out as in the counts.
+func TestPerServiceFromTheDump(t *testing.T) {
+	sc := newFakeSC(t)
+	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true})
+	mustPoll(t, s)
+	var got []string
+	for _, c := range s.Snapshot().Services {
+		i := c.Info
+		got = append(got, fmt.Sprintf("%s/%s app=%s service=%s version=%s env=%s id=%s fw=%s/%s level=%s UP=%d DOWN=%d",
+			i.Domain, i.Project, i.App, i.Service, i.Version, i.Environment, i.ServiceID[:8], i.Framework, i.FrameworkVersion, i.Level,
+			c.Instances[0], c.Instances[1]))
+	}
+	slices.Sort(got)
+	want := []string{
+		`default/default app=demo-app service=gateway version=0.1.0 env= id=680c424c fw=go-chassis/2.7.0 level=BACK UP=1 DOWN=0`,
+		`default/default app=demo-app service=legacy-svc version=1.0.0 env= id=78b16fcc fw=UNKNOWN/UNKNOWN level=BACK UP=1 DOWN=0`,
+		`default/default app=demo-app service=order-svc version=1.0.0 env= id=1c30ee2d fw=servicecomb-java-chassis/2.8.0 level=BACK UP=3 DOWN=0`,
+		`default/default app=demo-app service=payment-svc version=1.2.0 env= id=76f09dcf fw=servicecomb-java-chassis/2.8.0 level=BACK UP=2 DOWN=0`,
+		`tenant-a/default app=shop service=cart-svc version=2.0.0 env= id=0190a322 fw=servicecomb-java-chassis/2.8.0 level=BACK UP=2 DOWN=0`,
+		`tenant-a/default app=shop service=user-svc version=2.0.0 env= id=9f233db9 fw=servicecomb-java-chassis/2.7.5 level=BACK UP=1 DOWN=0`,
+		`tenant-a/proj-x app=shop service=search-svc version=3.0.0 env= id=3723105e fw=servicecomb-java-chassis/2.8.0 level=BACK UP=2 DOWN=0`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("per service:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // steadyEntries returns the services and instances of the recorded 03-steady
 // dump as JSON array elements, to build variants of it.
 func steadyEntries(t testing.TB) (services, instances []string) {
