@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"hash/maphash"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ type RegistryCollector struct {
 	sources RegistrySnapshots
 	filter  atomic.Pointer[ServiceFilter]
 	drops   serviceDrops
+	cache   serviceCache
 }
 
 // NewRegistryCollector returns a collector reading sources, with the
@@ -55,6 +57,7 @@ type RegistryCollector struct {
 func NewRegistryCollector(sources RegistrySnapshots, alarms AlarmRaiser) *RegistryCollector {
 	c := &RegistryCollector{sources: sources, drops: serviceDrops{alarms: alarms, dropping: map[string]bool{}}}
 	c.filter.Store(DefaultServiceFilter())
+	c.cache.seed = maphash.MakeSeed()
 	return c
 }
 
@@ -74,7 +77,7 @@ func (c *RegistryCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.sources.Snapshots() {
 		collectSource(ch, s)
 		if s.Synced {
-			collectServices(ch, s, f, &c.drops)
+			collectServices(ch, s, f, &c.drops, &c.cache)
 		}
 	}
 }

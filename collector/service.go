@@ -3,11 +3,13 @@ package collector
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"regexp"
 	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
@@ -122,8 +124,61 @@ func (d *serviceDrops) observe(source string, dropped, limit int) {
 	}
 }
 
+// serviceSeries is one service's label pairs, built at the first scrape
+// that exposes it and kept while its labels (the State's *ServiceInfo,
+// replaced on every change) stay the same: rebuilding them at every scrape
+// allocated six times what GaugeVecs holding the same series do
+// (docs/benchmarks.md).
+type serviceSeries struct {
+	key       registry.ServiceInfo // after the label bounds
+	info      prometheus.Metric
+	instances [registry.NumStatuses][]*dto.LabelPair // built when first needed
+}
+
+// pairsGauge is a gauge whose label pairs are shared between scrapes.
+type pairsGauge struct {
+	desc  *prometheus.Desc
+	pairs []*dto.LabelPair
+	value float64
+}
+
+func (g *pairsGauge) Desc() *prometheus.Desc { return g.desc }
+
+func (g *pairsGauge) Write(out *dto.Metric) error {
+	out.Label = g.pairs
+	out.Gauge = &dto.Gauge{Value: &g.value}
+	return nil
+}
+
+// serviceCache holds the serviceSeries of the services of the last scrape,
+// per source.
+type serviceCache struct {
+	mu       sync.Mutex
+	seed     maphash.Seed
+	bySource map[string]map[*registry.ServiceInfo]*serviceSeries
+}
+
+func newServiceSeries(source string, info *registry.ServiceInfo) *serviceSeries {
+	k := *info
+	for _, p := range []*string{&k.Domain, &k.Project, &k.Environment, &k.App, &k.Service, &k.Version,
+		&k.ServiceID, &k.Framework, &k.FrameworkVersion, &k.Level} {
+		*p, _ = truncateLabel(*p)
+	}
+	return &serviceSeries{key: k, info: prometheus.MustNewConstMetric(serviceInfoDesc, prometheus.GaugeValue, 1,
+		source, k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, k.ServiceID, k.Framework, k.FrameworkVersion, k.Level)}
+}
+
+func (s *serviceSeries) instancePairs(source string, status int) []*dto.LabelPair {
+	if s.instances[status] == nil {
+		k := s.key
+		s.instances[status] = prometheus.MakeLabelPairs(serviceInstancesDesc,
+			[]string{source, k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, registry.InstanceStatuses[status]})
+	}
+	return s.instances[status]
+}
+
 // collectServices emits the per-service series of one synced snapshot.
-func collectServices(ch chan<- prometheus.Metric, s registry.Snapshot, f *ServiceFilter, drops *serviceDrops) {
+func collectServices(ch chan<- prometheus.Metric, s registry.Snapshot, f *ServiceFilter, drops *serviceDrops, cache *serviceCache) {
 	kept := make([]registry.ServiceCount, 0, len(s.Services))
 	if f.enabled {
 		for _, c := range s.Services {
@@ -143,35 +198,73 @@ func collectServices(ch chan<- prometheus.Metric, s registry.Snapshot, f *Servic
 	ch <- prometheus.MustNewConstMetric(serviceSeriesDroppedDesc, prometheus.GaugeValue, float64(dropped), s.Source)
 	drops.observe(s.Source, dropped, f.max)
 
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	prev := cache.bySource[s.Source]
+	next := make(map[*registry.ServiceInfo]*serviceSeries, len(kept))
 	// Label values are cut by the label bounds; services whose labels
 	// become equal are added up (instances) or emitted once (info), so that
 	// no series is emitted twice.
+	// Keyed by a hash of the bounded labels, with an exact comparison on a
+	// hash match: a map keyed by the labels themselves cost as much again.
+	type instanceSum struct {
+		series *serviceSeries
+		status int
+		n      int64
+		next   *instanceSum // same hash
+	}
 	type instanceKey struct {
 		domain, project, env, app, service, version string
 		status                                      int
 	}
-	instances := map[instanceKey]int64{}
-	infos := map[registry.ServiceInfo]struct{}{}
+	seed := cache.seed
+	keyOf := func(ss *serviceSeries, st int) instanceKey {
+		k := ss.key
+		return instanceKey{k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, st}
+	}
+	instances := make(map[uint64]*instanceSum, len(kept))
+	var order []*instanceSum
+	infos := make(map[uint64][]*serviceSeries, len(kept))
 	for _, c := range kept {
-		i := *c.Info
-		for _, p := range []*string{&i.Domain, &i.Project, &i.Environment, &i.App, &i.Service, &i.Version,
-			&i.ServiceID, &i.Framework, &i.FrameworkVersion, &i.Level} {
-			*p, _ = truncateLabel(*p)
+		ss := prev[c.Info]
+		if ss == nil {
+			ss = newServiceSeries(s.Source, c.Info)
 		}
-		infos[i] = struct{}{}
+		next[c.Info] = ss
+		h := maphash.Comparable(seed, ss.key)
+		if !slices.ContainsFunc(infos[h], func(o *serviceSeries) bool { return o.key == ss.key }) {
+			infos[h] = append(infos[h], ss)
+		}
 		for st, n := range c.Instances {
-			if n != 0 || st == 0 { // InstanceStatuses[0] is UP: always there
-				instances[instanceKey{i.Domain, i.Project, i.Environment, i.App, i.Service, i.Version, st}] += int64(n)
+			if n == 0 && st != 0 { // InstanceStatuses[0] is UP: always there
+				continue
 			}
+			ik := keyOf(ss, st)
+			h := maphash.Comparable(seed, ik)
+			sum := instances[h]
+			for sum != nil && keyOf(sum.series, sum.status) != ik {
+				sum = sum.next
+			}
+			if sum != nil {
+				sum.n += int64(n)
+				continue
+			}
+			sum = &instanceSum{series: ss, status: st, n: int64(n), next: instances[h]}
+			instances[h] = sum
+			order = append(order, sum)
 		}
 	}
-	for k, n := range instances {
-		ch <- prometheus.MustNewConstMetric(serviceInstancesDesc, prometheus.GaugeValue, float64(n),
-			s.Source, k.domain, k.project, k.env, k.app, k.service, k.version, registry.InstanceStatuses[k.status])
+	if cache.bySource == nil {
+		cache.bySource = map[string]map[*registry.ServiceInfo]*serviceSeries{}
 	}
-	for i := range infos {
-		ch <- prometheus.MustNewConstMetric(serviceInfoDesc, prometheus.GaugeValue, 1,
-			s.Source, i.Domain, i.Project, i.Environment, i.App, i.Service, i.Version, i.ServiceID, i.Framework, i.FrameworkVersion, i.Level)
+	cache.bySource[s.Source] = next
+	for _, sum := range order {
+		ch <- &pairsGauge{desc: serviceInstancesDesc, pairs: sum.series.instancePairs(s.Source, sum.status), value: float64(sum.n)}
+	}
+	for _, list := range infos {
+		for _, ss := range list {
+			ch <- ss.info
+		}
 	}
 }
 

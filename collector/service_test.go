@@ -145,3 +145,23 @@ func TestServiceSeriesDroppedAlarm(t *testing.T) {
 		t.Fatalf("still active under the limit: %+v", a)
 	}
 }
+
+// TestServiceSeriesFollowChanges: the label pairs kept between scrapes
+// follow the State: a service whose labels change (a new ServiceInfo) is
+// exposed with the new ones, and one that is gone is not exposed.
+func TestServiceSeriesFollowChanges(t *testing.T) {
+	snaps := fakeSnapshots{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1", 1), svc("d", "p", "a", "s2", "2")}}}
+	c := NewRegistryCollector(snaps, nil)
+	scrapeServices(t, c)
+	snaps[0].Services = []registry.ServiceCount{svc("d", "p", "a", "s1", "1", 0, 4)}
+	snaps[0].Services[0].Info.Version = "2.0"
+	want := []string{
+		"servicecomb_service_info{app=a,domain=d,environment=prod,framework=go,framework_version=1,level=BACK,project=p,service=s1,service_id=1,version=2.0} 1",
+		"servicecomb_service_instances{app=a,domain=d,environment=prod,project=p,service=s1,status=DOWN,version=2.0} 4",
+		"servicecomb_service_instances{app=a,domain=d,environment=prod,project=p,service=s1,status=UP,version=2.0} 0",
+		"servicecomb_service_series_dropped{} 0",
+	}
+	if got := scrapeServices(t, c); !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
