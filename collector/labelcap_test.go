@@ -36,7 +36,7 @@ func TestRegistryLabelValuesAreBounded(t *testing.T) {
 	snap := registry.Snapshot{Source: "main", Up: true, Synced: true, Syncs: map[string]uint64{}, Counts: counts}
 
 	ch := make(chan prometheus.Metric, 1000)
-	NewRegistryCollector(fakeSnapshots{snap}, nil).Collect(ch)
+	NewRegistryCollector(fakeSnapshots{snap}).Collect(ch)
 	close(ch)
 	servicesPerProject := map[string]int{}
 	var servicesTotal float64

@@ -1,9 +1,6 @@
 package collector
 
 import (
-	"hash/maphash"
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/servicecomb/servicecomb_exporter/registry"
@@ -42,43 +39,26 @@ var (
 		"reason")
 )
 
-// RegistryCollector exposes the counts and health of every registry
-// source, and the per-service metrics (service.go).
+// RegistryCollector exposes the counts and health of every registry source.
 type RegistryCollector struct {
 	sources RegistrySnapshots
-	filter  atomic.Pointer[ServiceFilter]
-	drops   serviceDrops
-	cache   serviceCache
 }
 
-// NewRegistryCollector returns a collector reading sources, with the
-// default per-service filter. alarms, if not nil, hears when a source has
-// more services than the filter's max_services.
-func NewRegistryCollector(sources RegistrySnapshots, alarms AlarmRaiser) *RegistryCollector {
-	c := &RegistryCollector{sources: sources, drops: serviceDrops{alarms: alarms, dropping: map[string]bool{}}}
-	c.filter.Store(DefaultServiceFilter())
-	c.cache.seed = maphash.MakeSeed()
-	return c
+// NewRegistryCollector returns a collector reading sources.
+func NewRegistryCollector(sources RegistrySnapshots) *RegistryCollector {
+	return &RegistryCollector{sources: sources}
 }
-
-// SetServiceFilter applies registry.per_service from the next scrape on.
-func (c *RegistryCollector) SetServiceFilter(f *ServiceFilter) { c.filter.Store(f) }
 
 func (c *RegistryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{registryDomainsDesc, registryProjectsDesc, registryServicesDesc, registryInstancesDesc,
-		registryUpDesc, registrySyncsDesc, registryLastSyncDesc, registrySyncDurationDesc, registryWatchEventsDesc, registryDecodeErrorsDesc, registryLabelFoldsDesc,
-		serviceInstancesDesc, serviceInfoDesc, serviceSeriesDroppedDesc} {
+		registryUpDesc, registrySyncsDesc, registryLastSyncDesc, registrySyncDurationDesc, registryWatchEventsDesc, registryDecodeErrorsDesc, registryLabelFoldsDesc} {
 		ch <- d
 	}
 }
 
 func (c *RegistryCollector) Collect(ch chan<- prometheus.Metric) {
-	f := c.filter.Load()
 	for _, s := range c.sources.Snapshots() {
 		collectSource(ch, s)
-		if s.Synced {
-			collectServices(ch, s, f, &c.drops, &c.cache)
-		}
 	}
 }
 

@@ -66,7 +66,7 @@ servicecomb_registry_syncs_total{result="success",source="main"} 2
 # TYPE servicecomb_registry_watch_events_total counter
 servicecomb_registry_watch_events_total{kind="instance",source="main",type="PUT"} 7
 `
-	c := NewRegistryCollector(fakeSnapshots{synced, unsynced}, nil)
+	c := NewRegistryCollector(fakeSnapshots{synced, unsynced})
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"servicecomb_registry_domains", "servicecomb_registry_instances", "servicecomb_registry_last_sync_timestamp_seconds",
 		"servicecomb_registry_projects", "servicecomb_registry_services", "servicecomb_registry_source_up",

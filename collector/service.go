@@ -1,34 +1,40 @@
 package collector
 
 import (
+	"bufio"
 	"cmp"
 	"fmt"
-	"hash/maphash"
+	"io"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
-// The per-service metrics of docs/service-metrics.md: their names and
+// The per-service families of docs/service-metrics.md: their names and
 // labels are the contract of the mixin's rules and dashboards.
-var (
-	serviceInstancesDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "service", "instances"),
-		"Instances of one service by status; the UP series exists for every exposed service, other statuses only while non-zero.",
-		[]string{"source", "domain", "project", "environment", "app", "service", "version", "status"}, nil)
-	serviceInfoDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "service", "info"),
-		"Always 1: the labels of one exposed service, for joins.",
-		[]string{"source", "domain", "project", "environment", "app", "service", "version", "service_id", "framework", "framework_version", "level"}, nil)
-	serviceSeriesDroppedDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "service", "series_dropped"),
-		"Services left out of the per-service metrics because registry.per_service.max_services was reached; 0 otherwise.",
-		[]string{"source"}, nil)
+const (
+	serviceInstancesName     = Namespace + "_service_instances"
+	serviceInfoName          = Namespace + "_service_info"
+	serviceSeriesDroppedName = Namespace + "_service_series_dropped"
+
+	serviceInstancesHelp     = "Instances of one service by status; the UP series exists for every exposed service, other statuses only while non-zero."
+	serviceInfoHelp          = "Always 1: the labels of one exposed service, for joins."
+	serviceSeriesDroppedHelp = "Services left out of the per-service metrics because registry.per_service.max_services was reached; 0 otherwise."
 )
+
+// ServiceFamilies are the names of the families ServiceSeries writes,
+// which no prometheus.Collector may also expose.
+func ServiceFamilies() []string {
+	return []string{serviceInstancesName, serviceInfoName, serviceSeriesDroppedName}
+}
 
 // ServiceFilter is registry.per_service compiled: which services have
 // per-service series. It is applied at scrape time, so a reload changes it
@@ -91,7 +97,7 @@ func matchesAny(res []*regexp.Regexp, v string) bool {
 	return false
 }
 
-// AlarmRaiser is what the service collector tells about dropped series:
+// AlarmRaiser is what the service series tell about dropped series:
 // alarm.Center.
 type AlarmRaiser interface {
 	RaiseFrom(source string, id alarm.ID, fields ...alarm.Field) error
@@ -124,152 +130,236 @@ func (d *serviceDrops) observe(source string, dropped, limit int) {
 	}
 }
 
-// serviceSeries is one service's label pairs, built at the first scrape
-// that exposes it and kept while its labels (the State's *ServiceInfo,
-// replaced on every change) stay the same: rebuilding them at every scrape
-// allocated six times what GaugeVecs holding the same series do
-// (docs/benchmarks.md).
-type serviceSeries struct {
-	key       registry.ServiceInfo // after the label bounds
-	info      prometheus.Metric
-	instances [registry.NumStatuses][]*dto.LabelPair // built when first needed
+// ServiceSources is what the per-service series read: source.Manager.
+type ServiceSources interface {
+	ServiceSnapshots() []registry.ServiceSnapshot
 }
 
-// pairsGauge is a gauge whose label pairs are shared between scrapes.
-type pairsGauge struct {
-	desc  *prometheus.Desc
-	pairs []*dto.LabelPair
-	value float64
+// ServiceSeries writes the per-service families straight into the
+// exposition, one line per series, rather than through a
+// prometheus.Collector: client_golang builds a label pair object per label
+// of every series at each scrape (or keeps them between scrapes), which at
+// 100,000 services cost several hundred MiB (docs/benchmarks.md). Only the
+// services of the scrape are held, one pointer and their counts each.
+type ServiceSeries struct {
+	sources ServiceSources
+	filter  atomic.Pointer[ServiceFilter]
+	drops   serviceDrops
 }
 
-func (g *pairsGauge) Desc() *prometheus.Desc { return g.desc }
-
-func (g *pairsGauge) Write(out *dto.Metric) error {
-	out.Label = g.pairs
-	out.Gauge = &dto.Gauge{Value: &g.value}
-	return nil
+// NewServiceSeries returns the per-service series of sources, with the
+// default filter. alarms, if not nil, hears when a source has more
+// services than the filter's max_services.
+func NewServiceSeries(sources ServiceSources, alarms AlarmRaiser) *ServiceSeries {
+	s := &ServiceSeries{sources: sources, drops: serviceDrops{alarms: alarms, dropping: map[string]bool{}}}
+	s.filter.Store(DefaultServiceFilter())
+	return s
 }
 
-// serviceCache holds the serviceSeries of the services of the last scrape,
-// per source.
-type serviceCache struct {
-	mu       sync.Mutex
-	seed     maphash.Seed
-	bySource map[string]map[*registry.ServiceInfo]*serviceSeries
+// SetFilter applies registry.per_service from the next scrape on.
+func (s *ServiceSeries) SetFilter(f *ServiceFilter) { s.filter.Store(f) }
+
+// exposedService is one service of a scrape, its labels bounded.
+type exposedService struct {
+	source string
+	info   *registry.ServiceInfo
+	counts [registry.NumStatuses]int64
 }
 
-func newServiceSeries(source string, info *registry.ServiceInfo) *serviceSeries {
-	k := *info
-	for _, p := range []*string{&k.Domain, &k.Project, &k.Environment, &k.App, &k.Service, &k.Version,
-		&k.ServiceID, &k.Framework, &k.FrameworkVersion, &k.Level} {
-		*p, _ = truncateLabel(*p)
+// WriteFamilies writes the per-service families in the text format, or in
+// OpenMetrics when openMetrics (the two differ only in the escaping of HELP
+// text and in the final "# EOF", which the caller writes).
+func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
+	f := s.filter.Load()
+	var (
+		services []exposedService
+		dropped  = map[string]int{}
+		order    []string // sources, for series_dropped
+	)
+	snaps := s.sources.ServiceSnapshots()
+	total := 0
+	for _, snap := range snaps {
+		total += len(snap.Services)
 	}
-	return &serviceSeries{key: k, info: prometheus.MustNewConstMetric(serviceInfoDesc, prometheus.GaugeValue, 1,
-		source, k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, k.ServiceID, k.Framework, k.FrameworkVersion, k.Level)}
-}
-
-func (s *serviceSeries) instancePairs(source string, status int) []*dto.LabelPair {
-	if s.instances[status] == nil {
-		k := s.key
-		s.instances[status] = prometheus.MakeLabelPairs(serviceInstancesDesc,
-			[]string{source, k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, registry.InstanceStatuses[status]})
+	services = make([]exposedService, 0, total)
+	for _, snap := range snaps {
+		if !snap.Synced {
+			continue
+		}
+		order = append(order, snap.Source)
+		services, dropped[snap.Source] = appendExposed(services, snap, f)
+		s.drops.observe(snap.Source, dropped[snap.Source], f.max)
 	}
-	return s.instances[status]
-}
+	slices.SortFunc(services, compareExposed)
 
-// collectServices emits the per-service series of one synced snapshot.
-func collectServices(ch chan<- prometheus.Metric, s registry.Snapshot, f *ServiceFilter, drops *serviceDrops, cache *serviceCache) {
-	kept := make([]registry.ServiceCount, 0, len(s.Services))
-	if f.enabled {
-		for _, c := range s.Services {
-			if f.keeps(c.Info) {
-				kept = append(kept, c)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	tw := textWriter{w: bw, openMetrics: openMetrics}
+	tw.header(serviceInstancesName, serviceInstancesHelp)
+	for i := 0; i < len(services); {
+		e := &services[i]
+		counts := e.counts
+		for i++; i < len(services) && sameInstanceSeries(e, &services[i]); i++ {
+			for st, n := range services[i].counts {
+				counts[st] += n
 			}
 		}
-	}
-	dropped := 0
-	if len(kept) > f.max {
-		// Keep the first in the order of their labels, so that the same
-		// services keep their series from one scrape to the next.
-		slices.SortFunc(kept, func(x, y registry.ServiceCount) int { return compareInfo(x.Info, y.Info) })
-		dropped = len(kept) - f.max
-		kept = kept[:f.max]
-	}
-	ch <- prometheus.MustNewConstMetric(serviceSeriesDroppedDesc, prometheus.GaugeValue, float64(dropped), s.Source)
-	drops.observe(s.Source, dropped, f.max)
-
-	cache.mu.Lock()
-	defer cache.mu.Unlock()
-	prev := cache.bySource[s.Source]
-	next := make(map[*registry.ServiceInfo]*serviceSeries, len(kept))
-	// Label values are cut by the label bounds; services whose labels
-	// become equal are added up (instances) or emitted once (info), so that
-	// no series is emitted twice.
-	// Keyed by a hash of the bounded labels, with an exact comparison on a
-	// hash match: a map keyed by the labels themselves cost as much again.
-	type instanceSum struct {
-		series *serviceSeries
-		status int
-		n      int64
-		next   *instanceSum // same hash
-	}
-	type instanceKey struct {
-		domain, project, env, app, service, version string
-		status                                      int
-	}
-	seed := cache.seed
-	keyOf := func(ss *serviceSeries, st int) instanceKey {
-		k := ss.key
-		return instanceKey{k.Domain, k.Project, k.Environment, k.App, k.Service, k.Version, st}
-	}
-	instances := make(map[uint64]*instanceSum, len(kept))
-	var order []*instanceSum
-	infos := make(map[uint64][]*serviceSeries, len(kept))
-	for _, c := range kept {
-		ss := prev[c.Info]
-		if ss == nil {
-			ss = newServiceSeries(s.Source, c.Info)
-		}
-		next[c.Info] = ss
-		h := maphash.Comparable(seed, ss.key)
-		if !slices.ContainsFunc(infos[h], func(o *serviceSeries) bool { return o.key == ss.key }) {
-			infos[h] = append(infos[h], ss)
-		}
-		for st, n := range c.Instances {
+		in := e.info
+		for st, n := range counts {
 			if n == 0 && st != 0 { // InstanceStatuses[0] is UP: always there
 				continue
 			}
-			ik := keyOf(ss, st)
-			h := maphash.Comparable(seed, ik)
-			sum := instances[h]
-			for sum != nil && keyOf(sum.series, sum.status) != ik {
-				sum = sum.next
-			}
-			if sum != nil {
-				sum.n += int64(n)
-				continue
-			}
-			sum = &instanceSum{series: ss, status: st, n: int64(n), next: instances[h]}
-			instances[h] = sum
-			order = append(order, sum)
+			tw.series(serviceInstancesName, n, "app", in.App, "domain", in.Domain, "environment", in.Environment,
+				"project", in.Project, "service", in.Service, "source", e.source, "status", registry.InstanceStatuses[st],
+				"version", in.Version)
 		}
 	}
-	if cache.bySource == nil {
-		cache.bySource = map[string]map[*registry.ServiceInfo]*serviceSeries{}
-	}
-	cache.bySource[s.Source] = next
-	for _, sum := range order {
-		ch <- &pairsGauge{desc: serviceInstancesDesc, pairs: sum.series.instancePairs(s.Source, sum.status), value: float64(sum.n)}
-	}
-	for _, list := range infos {
-		for _, ss := range list {
-			ch <- ss.info
+	tw.header(serviceInfoName, serviceInfoHelp)
+	for i := range services {
+		if i > 0 && compareExposed(services[i-1], services[i]) == 0 {
+			continue // one info series for services whose labels the bounds made equal
 		}
+		e := &services[i]
+		in := e.info
+		tw.series(serviceInfoName, 1, "app", in.App, "domain", in.Domain, "environment", in.Environment,
+			"framework", in.Framework, "framework_version", in.FrameworkVersion, "level", in.Level,
+			"project", in.Project, "service", in.Service, "service_id", in.ServiceID, "source", e.source,
+			"version", in.Version)
 	}
+	tw.header(serviceSeriesDroppedName, serviceSeriesDroppedHelp)
+	for _, src := range order {
+		tw.series(serviceSeriesDroppedName, int64(dropped[src]), "source", src)
+	}
+	return bw.Flush()
 }
 
-func compareInfo(x, y *registry.ServiceInfo) int {
-	return cmp.Or(cmp.Compare(x.Domain, y.Domain), cmp.Compare(x.Project, y.Project), cmp.Compare(x.App, y.App),
-		cmp.Compare(x.Service, y.Service), cmp.Compare(x.Version, y.Version), cmp.Compare(x.Environment, y.Environment),
-		cmp.Compare(x.ServiceID, y.ServiceID))
+// appendExposed appends the services of snap that f keeps, at most
+// f.max of them, and returns how many more it dropped. The kept are the
+// first in the order of their labels, so that the same services keep
+// their series from one scrape to the next.
+func appendExposed(out []exposedService, snap registry.ServiceSnapshot, f *ServiceFilter) ([]exposedService, int) {
+	if !f.enabled {
+		return out, 0
+	}
+	start := len(out)
+	for _, c := range snap.Services {
+		if !f.keeps(c.Info) {
+			continue
+		}
+		e := exposedService{source: snap.Source, info: boundedInfo(c.Info)}
+		for st, n := range c.Instances {
+			e.counts[st] = int64(n)
+		}
+		out = append(out, e)
+	}
+	dropped := 0
+	if kept := out[start:]; len(kept) > f.max {
+		slices.SortFunc(kept, compareExposed)
+		dropped = len(kept) - f.max
+		out = out[:start+f.max]
+	}
+	return out, dropped
+}
+
+// boundedInfo returns info with the label bounds applied: itself when no
+// value needs cutting, as is nearly always the case.
+func boundedInfo(info *registry.ServiceInfo) *registry.ServiceInfo {
+	fields := func(i *registry.ServiceInfo) []*string {
+		return []*string{&i.Domain, &i.Project, &i.Environment, &i.App, &i.Service, &i.Version,
+			&i.ServiceID, &i.Framework, &i.FrameworkVersion, &i.Level}
+	}
+	for _, p := range fields(info) {
+		if len(*p) > MaxLabelValueLength || !utf8.ValidString(*p) {
+			b := *info
+			for _, q := range fields(&b) {
+				*q, _ = truncateLabel(strings.ToValidUTF8(*q, "\uFFFD"))
+			}
+			return &b
+		}
+	}
+	return info
+}
+
+// compareExposed orders by every label, so that the services that share
+// the labels of one series (after the bounds) are next to each other.
+func compareExposed(x, y exposedService) int {
+	a, b := x.info, y.info
+	return cmp.Or(cmp.Compare(x.source, y.source), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Project, b.Project),
+		cmp.Compare(a.App, b.App), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Version, b.Version),
+		cmp.Compare(a.Environment, b.Environment), cmp.Compare(a.ServiceID, b.ServiceID),
+		cmp.Compare(a.Framework, b.Framework), cmp.Compare(a.FrameworkVersion, b.FrameworkVersion), cmp.Compare(a.Level, b.Level))
+}
+
+// sameInstanceSeries reports whether x and y have the labels of one
+// servicecomb_service_instances series. Service Center's index keeps them
+// unique within a project; only the label bounds, or registry data written
+// past Service Center, can make two services share them, and then their
+// instances are added up: a duplicate series would fail the scrape.
+func sameInstanceSeries(x, y *exposedService) bool {
+	a, b := x.info, y.info
+	return x.source == y.source && a.Domain == b.Domain && a.Project == b.Project && a.App == b.App &&
+		a.Service == b.Service && a.Version == b.Version && a.Environment == b.Environment
+}
+
+// textWriter writes families in the Prometheus text format (or
+// OpenMetrics), holding no more than the line it writes.
+type textWriter struct {
+	w           *bufio.Writer
+	openMetrics bool
+	line        []byte
+}
+
+func (t *textWriter) header(name, help string) {
+	t.line = append(t.line[:0], "# HELP "...)
+	t.line = append(t.line, name...)
+	t.line = append(t.line, ' ')
+	t.line = appendEscaped(t.line, help, t.openMetrics)
+	t.line = append(t.line, "\n# TYPE "...)
+	t.line = append(t.line, name...)
+	t.line = append(t.line, " gauge\n"...)
+	_, _ = t.w.Write(t.line)
+}
+
+// series writes name{labels} value; labels are name, value pairs in
+// the order of their names, as client_golang writes them.
+func (t *textWriter) series(name string, value int64, labels ...string) {
+	t.line = append(t.line[:0], name...)
+	for i := 0; i < len(labels); i += 2 {
+		if i == 0 {
+			t.line = append(t.line, '{')
+		} else {
+			t.line = append(t.line, ',')
+		}
+		t.line = append(t.line, labels[i]...)
+		t.line = append(t.line, '=', '"')
+		t.line = appendEscaped(t.line, labels[i+1], true)
+		t.line = append(t.line, '"')
+	}
+	if len(labels) > 0 {
+		t.line = append(t.line, '}')
+	}
+	t.line = append(t.line, ' ')
+	t.line = strconv.AppendInt(t.line, value, 10)
+	if t.openMetrics {
+		t.line = append(t.line, ".0"...) // as client_golang writes a whole float there
+	}
+	t.line = append(t.line, '\n')
+	_, _ = t.w.Write(t.line) // bufio keeps the first error; Flush returns it
+}
+
+// appendEscaped escapes a backslash, a newline and, with quotes (label
+// values; HELP text in OpenMetrics), a double quote.
+func appendEscaped(b []byte, s string, quotes bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '"' && quotes:
+			b = append(b, '\\', '"')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

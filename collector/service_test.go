@@ -1,13 +1,15 @@
 package collector
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/servicecomb/servicecomb_exporter/alarm"
 	"github.com/servicecomb/servicecomb_exporter/config"
@@ -22,36 +24,36 @@ func svc(domain, project, app, name, id string, byStatus ...int32) registry.Serv
 	return c
 }
 
-// scrapeServices returns the per-service series of one scrape as sorted
-// lines "name{label=value,...} value" (the source label left out).
-func scrapeServices(t *testing.T, c *RegistryCollector) []string {
+// fakeServiceSources are fixed per-service snapshots.
+type fakeServiceSources []registry.ServiceSnapshot
+
+func (f fakeServiceSources) ServiceSnapshots() []registry.ServiceSnapshot { return f }
+
+// scrapeServices returns the per-service series of one scrape, parsed back
+// from the text format, as sorted lines "name{label=value,...} value" (the
+// source label left out).
+func scrapeServices(t *testing.T, c *ServiceSeries) []string {
 	t.Helper()
-	ch := make(chan prometheus.Metric, 10000)
-	c.Collect(ch)
-	close(ch)
+	var buf bytes.Buffer
+	if err := c.WriteFamilies(&buf, false); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, buf.String())
+	}
 	var out []string
-	for m := range ch {
-		desc := m.Desc().String()
-		name := ""
-		for _, n := range []string{"servicecomb_service_instances", "servicecomb_service_info", "servicecomb_service_series_dropped"} {
-			if strings.Contains(desc, `"`+n+`"`) {
-				name = n
+	for name, mf := range mfs {
+		for _, m := range mf.Metric {
+			var labels []string
+			for _, l := range m.Label {
+				if l.GetName() != "source" {
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				}
 			}
+			out = append(out, fmt.Sprintf("%s{%s} %g", name, strings.Join(labels, ","), m.GetGauge().GetValue()))
 		}
-		if name == "" {
-			continue
-		}
-		var pb dto.Metric
-		if err := m.Write(&pb); err != nil {
-			t.Fatal(err)
-		}
-		var labels []string
-		for _, l := range pb.Label {
-			if l.GetName() != "source" {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-		}
-		out = append(out, fmt.Sprintf("%s{%s} %g", name, strings.Join(labels, ","), pb.GetGauge().GetValue()))
 	}
 	slices.Sort(out)
 	return out
@@ -87,12 +89,12 @@ func TestServiceMetrics(t *testing.T) {
 			[]string{infoA, downA + " 1", upA + " 2", "servicecomb_service_series_dropped{} 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewRegistryCollector(fakeSnapshots{{Source: "main", Synced: true, Services: services}}, nil)
+			c := NewServiceSeries(fakeServiceSources{{Source: "main", Synced: true, Services: services}}, nil)
 			f, err := NewServiceFilter(tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.SetServiceFilter(f)
+			c.SetFilter(f)
 			if got := scrapeServices(t, c); !slices.Equal(got, tc.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
@@ -106,7 +108,7 @@ func TestServiceMetrics(t *testing.T) {
 func TestServiceLabelsBoundedAndMerged(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	services := []registry.ServiceCount{svc("d", "p", "a", long+"1", "1", 1), svc("d", "p", "a", long+"2", "1", 2)}
-	c := NewRegistryCollector(fakeSnapshots{{Source: "main", Synced: true, Services: services}}, nil)
+	c := NewServiceSeries(fakeServiceSources{{Source: "main", Synced: true, Services: services}}, nil)
 	cut, _ := truncateLabel(long)
 	want := []string{
 		"servicecomb_service_info{app=a,domain=d,environment=prod,framework=go,framework_version=1,level=BACK,project=p,service=" + cut + ",service_id=1,version=1.0} 1",
@@ -126,20 +128,20 @@ func TestServiceSeriesDroppedAlarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer center.Close()
-	snaps := fakeSnapshots{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1"), svc("d", "p", "a", "s2", "2")}}}
-	c := NewRegistryCollector(snaps, center)
+	snaps := fakeServiceSources{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1"), svc("d", "p", "a", "s2", "2")}}}
+	c := NewServiceSeries(snaps, center)
 	f, err := NewServiceFilter(config.PerServiceConfig{Enabled: true, MaxServices: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetServiceFilter(f)
+	c.SetFilter(f)
 	scrapeServices(t, c)
 	scrapeServices(t, c)
 	a, ok := center.Get("main", alarm.ServiceSeriesDropped)
 	if !ok || !a.Active() || a.RaiseCount != 1 || !strings.Contains(a.Detail(), "1 services") {
 		t.Fatalf("after two scrapes over the limit: %+v, listed %v; want active, raised once, 1 service in the detail", a, ok)
 	}
-	c.SetServiceFilter(DefaultServiceFilter())
+	c.SetFilter(DefaultServiceFilter())
 	scrapeServices(t, c)
 	if a, _ := center.Get("main", alarm.ServiceSeriesDropped); a.Active() {
 		t.Fatalf("still active under the limit: %+v", a)
@@ -150,8 +152,8 @@ func TestServiceSeriesDroppedAlarm(t *testing.T) {
 // follow the State: a service whose labels change (a new ServiceInfo) is
 // exposed with the new ones, and one that is gone is not exposed.
 func TestServiceSeriesFollowChanges(t *testing.T) {
-	snaps := fakeSnapshots{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1", 1), svc("d", "p", "a", "s2", "2")}}}
-	c := NewRegistryCollector(snaps, nil)
+	snaps := fakeServiceSources{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1", 1), svc("d", "p", "a", "s2", "2")}}}
+	c := NewServiceSeries(snaps, nil)
 	scrapeServices(t, c)
 	snaps[0].Services = []registry.ServiceCount{svc("d", "p", "a", "s1", "1", 0, 4)}
 	snaps[0].Services[0].Info.Version = "2.0"
@@ -164,4 +166,70 @@ func TestServiceSeriesFollowChanges(t *testing.T) {
 	if got := scrapeServices(t, c); !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestServiceExpositionMatchesClientGolang: every line the writer writes,
+// in both formats, is the line client_golang writes for the same series
+// (label values that need escaping, a cut one, invalid UTF-8 and a second
+// source included), so that what Prometheus parses does not depend on who
+// wrote it.
+func TestServiceExpositionMatchesClientGolang(t *testing.T) {
+	odd := svc("d\"q", "p\\b", "a\nnl", "sérvice", "1", 3, 1, 0, 2)
+	odd.Info.Level = "bad\xffutf8"
+	long := svc("d", "p", "a", strings.Repeat("y", 200), "2")
+	sources := fakeServiceSources{
+		{Source: "main", Synced: true, Services: []registry.ServiceCount{odd, long, svc("d", "p", "a", "s", "3", 0, 7)}},
+		{Source: "other", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s", "3", 5)}},
+		{Source: "unsynced", Services: []registry.ServiceCount{svc("d", "p", "a", "x", "4", 5)}},
+	}
+	reg := prometheus.NewPedanticRegistry()
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: serviceInfoName, Help: serviceInfoHelp},
+		[]string{"source", "domain", "project", "environment", "app", "service", "version", "service_id", "framework", "framework_version", "level"})
+	inst := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: serviceInstancesName, Help: serviceInstancesHelp},
+		[]string{"source", "domain", "project", "environment", "app", "service", "version", "status"})
+	dropped := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: serviceSeriesDroppedName, Help: serviceSeriesDroppedHelp}, []string{"source"})
+	reg.MustRegister(info, inst, dropped)
+	for _, snap := range sources[:2] {
+		dropped.WithLabelValues(snap.Source).Set(0)
+		for _, c := range snap.Services {
+			i := boundedInfo(c.Info)
+			info.WithLabelValues(snap.Source, i.Domain, i.Project, i.Environment, i.App, i.Service, i.Version, i.ServiceID, i.Framework, i.FrameworkVersion, i.Level).Set(1)
+			for st, v := range c.Instances {
+				if v != 0 || st == 0 {
+					inst.WithLabelValues(snap.Source, i.Domain, i.Project, i.Environment, i.App, i.Service, i.Version, registry.InstanceStatuses[st]).Set(float64(v))
+				}
+			}
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		format      expfmt.Format
+		openMetrics bool
+	}{{"text", expfmt.FmtText, false}, {"OpenMetrics", expfmt.FmtOpenMetrics_1_0_0, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want, got bytes.Buffer
+			enc := expfmt.NewEncoder(&want, tc.format)
+			for _, mf := range mfs {
+				if err := enc.Encode(mf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := NewServiceSeries(sources, nil).WriteFamilies(&got, tc.openMetrics); err != nil {
+				t.Fatal(err)
+			}
+			if w, g := sortedLines(want.String()), sortedLines(got.String()); !slices.Equal(w, g) {
+				t.Errorf("client_golang writes\n%s\nthe writer\n%s", strings.Join(w, "\n"), strings.Join(g, "\n"))
+			}
+		})
+	}
+}
+
+func sortedLines(s string) []string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	slices.Sort(lines)
+	return lines
 }

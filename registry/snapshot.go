@@ -28,8 +28,16 @@ type Snapshot struct {
 	WatchEvents  map[WatchEvent]uint64 `json:"-"`            // by kind and event type
 	DecodeErrors map[string]uint64     `json:"decodeErrors"` // by kind
 	Counts       Counts                `json:"-"`
-	// Services are the per-service counts, for the per-service metrics.
-	Services []ServiceCount `json:"-"`
+}
+
+// ServiceSnapshot is one source's per-service counts, apart from Snapshot:
+// copying them costs one entry per service, which only the per-service
+// metrics need, not every reader of a snapshot (readiness, the status page).
+type ServiceSnapshot struct {
+	Source string
+	// Synced is Snapshot.Synced: Services are those of a complete read.
+	Synced   bool
+	Services []ServiceCount
 }
 
 // WatchEvent labels a watch event count.

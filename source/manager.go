@@ -29,6 +29,7 @@ type Source interface {
 	Name() string
 	Run(ctx context.Context) error
 	Snapshot() registry.Snapshot
+	Services() registry.ServiceSnapshot
 	CacheDumper
 }
 
@@ -341,6 +342,23 @@ func (m *Manager) Snapshots() []registry.Snapshot {
 		out = append(out, s.Snapshot())
 	}
 	slices.SortFunc(out, func(a, b registry.Snapshot) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
+// ServiceSnapshots returns the per-service counts of every source,
+// ordered by name.
+func (m *Manager) ServiceSnapshots() []registry.ServiceSnapshot {
+	m.mu.Lock()
+	sources := make([]Source, 0, m.sources.Len())
+	for _, r := range m.sources.All() {
+		sources = append(sources, r.source)
+	}
+	m.mu.Unlock()
+	out := make([]registry.ServiceSnapshot, 0, len(sources))
+	for _, s := range sources {
+		out = append(out, s.Services())
+	}
+	slices.SortFunc(out, func(a, b registry.ServiceSnapshot) int { return strings.Compare(a.Source, b.Source) })
 	return out
 }
 

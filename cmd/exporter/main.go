@@ -179,14 +179,14 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 		return err
 	}
 
-	registryMetrics := collector.NewRegistryCollector(sources, center)
+	serviceSeries := collector.NewServiceSeries(sources, center)
 	cfg := reload.New(log.With(logger, "component", "config"), f.configFile,
-		applyConfig(f.listenAddresses, sources, alerts, center, registryMetrics))
+		applyConfig(f.listenAddresses, sources, alerts, center, serviceSeries))
 	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("configuration not loaded: %w", err)
 	}
 	p := &parts{startTime: startTime, bus: bus, center: center, sources: sources, health: health, alerts: alerts, config: cfg,
-		registryMetrics: registryMetrics}
+		serviceSeries: serviceSeries}
 	reg := newMetricsRegistry(p)
 
 	if listeners, err = listen(f, listeners); err != nil {
@@ -220,9 +220,9 @@ type parts struct {
 	health    *alarm.HealthChecker
 	alerts    *forwarder.Forwarder
 	config    *reload.Holder
-	// registryMetrics exposes the sources' counts; applyConfig gives it
-	// registry.per_service.
-	registryMetrics *collector.RegistryCollector
+	// serviceSeries writes the per-service metrics into /metrics;
+	// applyConfig gives it registry.per_service.
+	serviceSeries *collector.ServiceSeries
 }
 
 // applyConfig returns what the holder calls with every configuration it
@@ -235,7 +235,7 @@ type parts struct {
 // already run the new configuration, while the holder reports the error and
 // keeps the previous one as its record (the dump, the status page).
 func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forwarder.Forwarder, center *alarm.Center,
-	registryMetrics *collector.RegistryCollector) func(*config.Config) error {
+	serviceSeries *collector.ServiceSeries) func(*config.Config) error {
 	return func(c *config.Config) error {
 		c = withExternalURL(c, listenAddresses)
 		if err := alerts.Check(c); err != nil {
@@ -250,7 +250,7 @@ func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forw
 		if err := sources.ApplyConfig(c); err != nil {
 			return err
 		}
-		registryMetrics.SetServiceFilter(filter)
+		serviceSeries.SetFilter(filter)
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func newMetricsRegistry(p *parts) *prometheus.Registry {
 		collector.NewAlarmCollector(p.center),
 		collector.NewHealthCollector(p.health),
 		collector.NewNotifyCollector(p.bus),
-		p.registryMetrics,
+		collector.NewRegistryCollector(p.sources),
 		collector.NewServiceCenterCollector(p.sources),
 	)
 	reg.MustRegister(p.alerts.Collectors()...)
@@ -307,10 +307,8 @@ func newHandler(f *flags, logger log.Logger, reg *prometheus.Registry, p *parts,
 		Logger: log.With(logger, "component", "web"),
 		Alarms: p.center,
 		Health: p.health,
-		Metrics: promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-			ErrorLog:          promhttpLogger{logger},
-			EnableOpenMetrics: true,
-		})),
+		Metrics: promhttp.InstrumentMetricHandler(reg,
+			web.MetricsHandler(reg, []web.FamilyWriter{p.serviceSeries}, log.With(logger, "component", "metrics"))),
 		TelemetryPath:   f.telemetryPath,
 		Reload:          p.config.Reload,
 		EnableLifecycle: f.enableLifecycle,
@@ -396,13 +394,6 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		_ = l.Close()
 	}
-}
-
-// promhttpLogger lets promhttp report gathering errors through go-kit.
-type promhttpLogger struct{ logger log.Logger }
-
-func (l promhttpLogger) Println(v ...any) {
-	level.Error(l.logger).Log("msg", fmt.Sprint(v...))
 }
 
 // withExternalURL returns c with global.external_url filled in when it is

@@ -199,6 +199,13 @@ func (s *Source) Snapshot() registry.Snapshot {
 	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
 }
 
+// Services returns the source's per-service counts.
+func (s *Source) Services() registry.ServiceSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sourcekit.Services(s.snap, s.state)
+}
+
 // errResync marks failures after which the registry must be listed again
 // although etcd is reachable: compaction, a cancelled watch, an event that
 // cannot be applied exactly.

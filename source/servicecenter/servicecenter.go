@@ -208,6 +208,13 @@ func (s *Source) Snapshot() registry.Snapshot {
 	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
 }
 
+// Services returns the source's per-service counts.
+func (s *Source) Services() registry.ServiceSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sourcekit.Services(s.snap, s.state)
+}
+
 // Endpoints returns the status of every configured endpoint, in
 // configuration order.
 func (s *Source) Endpoints() []registry.EndpointStatus {

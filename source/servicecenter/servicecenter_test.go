@@ -108,7 +108,7 @@ func TestPerServiceFromTheDump(t *testing.T) {
 	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true})
 	mustPoll(t, s)
 	var got []string
-	for _, c := range s.Snapshot().Services {
+	for _, c := range s.Services().Services {
 		i := c.Info
 		got = append(got, fmt.Sprintf("%s/%s app=%s service=%s version=%s env=%s id=%s fw=%s/%s level=%s UP=%d DOWN=%d",
 			i.Domain, i.Project, i.App, i.Service, i.Version, i.Environment, i.ServiceID[:8], i.Framework, i.FrameworkVersion, i.Level,

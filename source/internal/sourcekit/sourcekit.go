@@ -60,12 +60,17 @@ func Snapshot(snap registry.Snapshot, state *registry.State, errs *DecodeErrors)
 	snap.Syncs = maps.Clone(snap.Syncs)
 	snap.WatchEvents = maps.Clone(snap.WatchEvents)
 	snap.Counts = state.Counts()
-	snap.Services = state.ServiceCounts()
 	snap.DecodeErrors = make(map[string]uint64, len(registry.Kinds))
 	for _, k := range registry.Kinds {
 		snap.DecodeErrors[k.String()] = errs.Load(k)
 	}
 	return snap
+}
+
+// Services is what a source's Services returns. The caller holds the lock
+// that guards snap and state.
+func Services(snap registry.Snapshot, state *registry.State) registry.ServiceSnapshot {
+	return registry.ServiceSnapshot{Source: snap.Source, Synced: snap.Synced, Services: state.ServiceCounts()}
 }
 
 // DecodeLogInterval rate-limits the logging of bad registry data per kind;
