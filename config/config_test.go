@@ -35,7 +35,7 @@ func TestDefaultHasDocumentedValues(t *testing.T) {
 	want := &Config{
 		Registry: RegistryConfig{ExcludeGlobalServices: true,
 			PerService: PerServiceConfig{Enabled: true, MaxServices: 100000}},
-		Alarms:   AlarmsConfig{InternalErrorAutoClear: dur(5 * time.Minute)},
+		Alarms: AlarmsConfig{InternalErrorAutoClear: dur(5 * time.Minute)},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   "ServiceComb",
 			ResendInterval:    dur(time.Minute),

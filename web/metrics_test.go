@@ -30,7 +30,9 @@ func (extraFamily) WriteFamilies(w io.Writer, openMetrics bool) error {
 
 type failingGatherer struct{}
 
-func (failingGatherer) Gather() ([]*dto.MetricFamily, error) { return nil, errors.New("collector broke") }
+func (failingGatherer) Gather() ([]*dto.MetricFamily, error) {
+	return nil, errors.New("collector broke")
+}
 
 // TestMetricsHandler: the gatherer's families and the extra ones in one
 // exposition, in the negotiated format (OpenMetrics ends with "# EOF"
