@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -66,4 +67,45 @@ func BenchmarkApplyList(b *testing.B) {
 			b.ReportMetric(float64(state)/float64(decodeOnly), "state/decode-only")
 		}
 	})
+}
+
+// BenchmarkStateMemory measures the live heap of a State holding 100,000
+// services (no instances: instances add no per-service memory) with the
+// per-service counts on and off, in the same run: per-service-B/service is
+// what registry.per_service costs.
+//
+//	go test -run '^$' -bench StateMemory -benchtime 1x ./registry
+func BenchmarkStateMemory(b *testing.B) {
+	const n = 100000
+	l := NewLayout(testPrefix)
+	services := make([]Event, n)
+	for s := range n {
+		id := fmt.Sprintf("%032x", s)
+		services[s] = put(l.ServiceKey(fmt.Sprintf("domain-%04d", s%1000), "default", id),
+			fmt.Sprintf(`{"serviceId":%q,"appId":"app-%d","serviceName":"svc-%06d","version":"1.0.%d","level":"BACK","status":"UP","environment":"production","framework":{"name":"servicecomb-java-chassis","version":"2.8.0"}}`, id, s%37, s, s%3))
+	}
+	heap := func(perService bool) uint64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rules := DefaultRules()
+		rules.PerService = perService
+		s := NewState(l, rules, nil)
+		for _, e := range services {
+			if _, err := s.Apply(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(s)
+		return after.HeapAlloc - before.HeapAlloc
+	}
+	var on, off uint64
+	for b.Loop() {
+		on, off = heap(true), heap(false)
+	}
+	b.ReportMetric(float64(on)/n, "B/service")
+	b.ReportMetric(float64(off)/n, "off-B/service")
+	b.ReportMetric((float64(on)-float64(off))/n, "per-service-B/service")
 }

@@ -19,11 +19,15 @@ type Rules struct {
 	// SERVICECENTER: Service Center's registry.service.globalVisible
 	// setting (env CSE_SHARED_SERVICES).
 	GlobalServices []string
+	// PerService keeps each service's labels for the per-service metrics
+	// (registry.per_service.enabled): about 200 bytes a service, which an
+	// exporter without those metrics does not hold.
+	PerService bool
 }
 
-// DefaultRules are Service Center's: global services left out, only
-// SERVICECENTER global.
-func DefaultRules() Rules { return Rules{ExcludeGlobal: true} }
+// DefaultRules are Service Center's (global services left out, only
+// SERVICECENTER global) and the per-service metrics on.
+func DefaultRules() Rules { return Rules{ExcludeGlobal: true, PerService: true} }
 
 // IsGlobal reports whether Service Center treats the service as global: its
 // domain and project are default, its appId is default, and its name or

@@ -132,7 +132,7 @@ func TestServiceCenterRules(t *testing.T) {
 // direct computation of Service Center's gauges.
 func TestWatchOrderMatchesFreshList(t *testing.T) {
 	l := NewLayout(testPrefix)
-	rules := Rules{ExcludeGlobal: true, GlobalServices: []string{"shared"}}
+	rules := Rules{ExcludeGlobal: true, GlobalServices: []string{"shared"}, PerService: true}
 	projects := []string{"default/default", "t/p"}
 	serviceIDs := []string{"s1", "s2", "s3"}
 	apps := []string{"default", "app"}

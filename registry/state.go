@@ -162,7 +162,7 @@ type ServiceCount struct {
 func (s *State) ServiceCounts() []ServiceCount {
 	out := make([]ServiceCount, 0, len(s.services))
 	for _, e := range s.services {
-		if e.counted {
+		if e.counted && e.info != nil {
 			out = append(out, ServiceCount{Info: e.info, Instances: e.instances})
 		}
 	}
@@ -254,10 +254,12 @@ func (s *State) applyService(key rawKey, ev Event) error {
 			next.counted = !(s.rules.ExcludeGlobal && s.rules.IsGlobal(domain, project, svc))
 			next.group = s.groupOf(ServiceGroup{Domain: domain, Project: project,
 				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
-			g := s.groups[next.group]
-			next.info = &ServiceInfo{Domain: domain, Project: project, Environment: s.intern([]byte(svc.Environment)),
-				App: svc.AppID, Service: svc.ServiceName, Version: svc.Version, ServiceID: string(key.parts[2]),
-				Framework: g.Framework, FrameworkVersion: g.FrameworkVersion, Level: s.intern([]byte(svc.Level))}
+			if s.rules.PerService {
+				g := s.groups[next.group]
+				next.info = &ServiceInfo{Domain: domain, Project: project, Environment: s.intern([]byte(svc.Environment)),
+					App: svc.AppID, Service: svc.ServiceName, Version: svc.Version, ServiceID: string(key.parts[2]),
+					Framework: g.Framework, FrameworkVersion: g.FrameworkVersion, Level: s.intern([]byte(svc.Level))}
+			}
 		}
 	}
 	if err := s.countService(&e, -1); err != nil {

@@ -127,10 +127,12 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	// any of them fails the whole reload; the set keeps the running ones.
 	specs := make([]reconcile.Spec[string, *running], 0, len(cfg.Sources))
 	order := make([]string, 0, len(cfg.Sources))
-	// registry.per_service is the collector's, applied at scrape time: left
-	// out of the fingerprint, changing it restarts no source.
+	// registry.per_service's lists and cap are the collector's, applied at
+	// scrape time: left out of the fingerprint, changing them restarts no
+	// source. Turning it on or off does: the sources keep service labels
+	// only while it is on.
 	reg := cfg.Registry
-	reg.PerService = config.PerServiceConfig{}
+	reg.PerService = config.PerServiceConfig{Enabled: reg.PerService.Enabled}
 	for i, sc := range cfg.Sources {
 		m.generation++
 		r, fingerprint, err := m.build(sc, reg, m.generation)
@@ -208,6 +210,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Config:         *sc.Etcd,
 			ExcludeGlobal:  reg.ExcludeGlobalServices,
 			GlobalServices: reg.GlobalServices,
+			PerService:     reg.PerService.Enabled,
 			Logger:         logger,
 			Status:         status,
 		})
@@ -226,6 +229,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Config:         *sc.ServiceCenter,
 			ExcludeGlobal:  reg.ExcludeGlobalServices,
 			GlobalServices: reg.GlobalServices,
+			PerService:     reg.PerService.Enabled,
 			Logger:         logger,
 			Status:         status,
 			Alarms:         m.alarms,

@@ -30,7 +30,8 @@ import (
 // domains and 100,000 services with BENCH_REGISTRY_INSTANCES instances each
 // (default 100000; make bench-registry uses 100000,1000000) into one
 // embedded etcd, under one prefix per size, then measure:
-//   - sync: the source's initial list against raw paged reads of the same
+//   - sync: the source's initial list (per-service counts on, as by
+//     default, and off: sync/per-service-off) against raw paged reads of the same
 //     keys with the etcd client, in the same run: the same ranges and pages
 //     as the source without decoding (sync/raw-ranged, the cost of decoding
 //     and counting), and each prefix paged whole (sync/raw-whole-prefix,
@@ -142,12 +143,16 @@ func rawRead(ctx context.Context, c *clientv3.Client, layout registry.Layout, pa
 }
 
 func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instances int) {
-	s, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true})
+	s, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true, PerService: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	off, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	var raw, ranged, synced time.Duration
+	var raw, ranged, synced, syncedOff time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Alternate the three so that they see the same cache state.
@@ -172,6 +177,18 @@ func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instance
 		if got := total(state.Counts().Instances); got != int64(instances) || keys < instances || rangedKeys != keys {
 			b.Fatalf("synced %d instances of %d (%d keys read raw, %d ranged)", got, instances, keys, rangedKeys)
 		}
+		if got := len(state.ServiceCounts()); got == 0 {
+			b.Fatal("no per-service counts with per-service metrics on")
+		}
+		t3 := time.Now()
+		stateOff, _, _, err := off.list(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		syncedOff += time.Since(t3)
+		if got := total(stateOff.Counts().Instances); got != int64(instances) || len(stateOff.ServiceCounts()) != 0 {
+			b.Fatalf("per-service off: synced %d instances of %d, %d per-service counts", got, instances, len(stateOff.ServiceCounts()))
+		}
 	}
 	b.StopTimer()
 	n := float64(b.N)
@@ -180,6 +197,7 @@ func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instance
 	b.ReportMetric(synced.Seconds()/n, "sync-s/op")
 	b.ReportMetric(synced.Seconds()/ranged.Seconds(), "sync/raw-ranged")
 	b.ReportMetric(synced.Seconds()/raw.Seconds(), "sync/raw-whole-prefix")
+	b.ReportMetric(synced.Seconds()/syncedOff.Seconds(), "sync/per-service-off")
 }
 
 // benchRSS runs the real exporter binary against the registry and reads

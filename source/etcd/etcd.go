@@ -64,8 +64,10 @@ type Options struct {
 	// (registry.Rules).
 	ExcludeGlobal  bool
 	GlobalServices []string
-	Logger         log.Logger
-	Status         StatusReporter
+	// PerService keeps the per-service counts (registry.Rules.PerService).
+	PerService bool
+	Logger     log.Logger
+	Status     StatusReporter
 
 	// Tuning, mostly for tests; zero means the default.
 	PageSize         int
@@ -441,5 +443,5 @@ func (s *Source) decodeError(kind registry.Kind, key []byte, err error) {
 }
 
 func (o Options) rules() registry.Rules {
-	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices}
+	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices, PerService: o.PerService}
 }

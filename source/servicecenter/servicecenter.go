@@ -66,8 +66,10 @@ type Options struct {
 	// (registry.Rules).
 	ExcludeGlobal  bool
 	GlobalServices []string
-	Logger         log.Logger
-	Status         StatusReporter
+	// PerService keeps the per-service counts (registry.Rules.PerService).
+	PerService bool
+	Logger     log.Logger
+	Status     StatusReporter
 	// Alarms receives Service Center's alarms and AuthenticationFailed;
 	// nil leaves them alone.
 	Alarms Alarms
@@ -385,5 +387,5 @@ func (s *Source) shouldLog(kind string) bool {
 }
 
 func (o Options) rules() registry.Rules {
-	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices}
+	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices, PerService: o.PerService}
 }

@@ -105,7 +105,7 @@ func TestCountsMatchServiceCenterGauges(t *testing.T) {
 // SERVICECENTER is left out as in the counts.
 func TestPerServiceFromTheDump(t *testing.T) {
 	sc := newFakeSC(t)
-	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true})
+	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true, PerService: true})
 	mustPoll(t, s)
 	var got []string
 	for _, c := range s.Services().Services {
