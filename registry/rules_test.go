@@ -317,3 +317,46 @@ func directPerService(kv map[string]string, globalVisible []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestPerServiceRule: with Rules.PerService off, State keeps no
+// per-service labels and counts exactly as with it on.
+func TestPerServiceRule(t *testing.T) {
+	l := NewLayout(testPrefix)
+	events := []Event{
+		put(l.ServiceKey("d", "p", "s1"), `{"serviceId":"s1","appId":"a","serviceName":"one","version":"1.0","environment":"production","level":"BACK"}`),
+		put(l.InstanceKey("d", "p", "s1", "i1"), `{"instanceId":"i1","serviceId":"s1","status":"UP"}`),
+		put(l.InstanceKey("d", "p", "s1", "i2"), `{"instanceId":"i2","serviceId":"s1","status":"DOWN"}`),
+	}
+	for _, tc := range []struct {
+		perService bool
+		want       []string
+	}{
+		{true, []string{"d/p a one 1.0 production s1 BACK UP=1 DOWN=1"}},
+		{false, nil},
+	} {
+		t.Run(fmt.Sprintf("per_service=%v", tc.perService), func(t *testing.T) {
+			s := NewState(l, Rules{ExcludeGlobal: true, PerService: tc.perService}, nil)
+			for _, e := range events {
+				if _, err := s.Apply(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, c := range s.ServiceCounts() {
+				i := c.Info
+				got = append(got, fmt.Sprintf("%s/%s %s %s %s %s %s %s UP=%d DOWN=%d", i.Domain, i.Project, i.App, i.Service, i.Version,
+					i.Environment, i.ServiceID, i.Level, c.Instances[0], c.Instances[1]))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("per-service counts %q, want %q", got, tc.want)
+			}
+			var n int64
+			for _, c := range s.Counts().Instances {
+				n += c
+			}
+			if n != 2 {
+				t.Errorf("%d instances counted, want 2", n)
+			}
+		})
+	}
+}
