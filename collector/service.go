@@ -159,11 +159,21 @@ func NewServiceSeries(sources ServiceSources, alarms AlarmRaiser) *ServiceSeries
 // SetFilter applies registry.per_service from the next scrape on.
 func (s *ServiceSeries) SetFilter(f *ServiceFilter) { s.filter.Store(f) }
 
-// exposedService is one service of a scrape, its labels bounded.
+// exposedService is one service of a scrape.
 type exposedService struct {
 	source string
-	info   *registry.ServiceInfo
-	counts [registry.NumStatuses]int64
+	count  *registry.ServiceCount // in the scrape's ServiceSnapshot
+	// bounded holds the labels when the label bounds cut one: nearly
+	// never, so nearly no service of a scrape allocates.
+	bounded *registry.ServiceInfo
+}
+
+// info returns the service's labels, bounded.
+func (e *exposedService) info() registry.ServiceInfo {
+	if e.bounded != nil {
+		return *e.bounded
+	}
+	return e.count.Info()
 }
 
 // WriteFamilies writes the per-service families in the text format, or in
@@ -197,13 +207,13 @@ func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
 	tw.header(serviceInstancesName, serviceInstancesHelp)
 	for i := 0; i < len(services); {
 		e := &services[i]
-		counts := e.counts
-		for i++; i < len(services) && sameInstanceSeries(e, &services[i]); i++ {
-			for st, n := range services[i].counts {
-				counts[st] += n
+		in := e.info()
+		var counts [registry.NumStatuses]int64
+		for ; i < len(services) && sameInstanceSeries(e.source, &in, &services[i]); i++ {
+			for st, n := range services[i].count.Instances {
+				counts[st] += int64(n)
 			}
 		}
-		in := e.info
 		for st, n := range counts {
 			if n == 0 && st != 0 { // InstanceStatuses[0] is UP: always there
 				continue
@@ -219,7 +229,7 @@ func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
 			continue // one info series for services whose labels the bounds made equal
 		}
 		e := &services[i]
-		in := e.info
+		in := e.info()
 		tw.series(serviceInfoName, 1, "app", in.App, "domain", in.Domain, "environment", in.Environment,
 			"framework", in.Framework, "framework_version", in.FrameworkVersion, "level", in.Level,
 			"project", in.Project, "service", in.Service, "service_id", in.ServiceID, "source", e.source,
@@ -241,13 +251,15 @@ func appendExposed(out []exposedService, snap registry.ServiceSnapshot, f *Servi
 		return out, 0
 	}
 	start := len(out)
-	for _, c := range snap.Services {
-		if !f.keeps(c.Info) {
+	for i := range snap.Services {
+		c := &snap.Services[i]
+		info := c.Info()
+		if !f.keeps(&info) {
 			continue
 		}
-		e := exposedService{source: snap.Source, info: boundedInfo(c.Info)}
-		for st, n := range c.Instances {
-			e.counts[st] = int64(n)
+		e := exposedService{source: snap.Source, count: c}
+		if b, cut := boundedInfo(info); cut {
+			e.bounded = new(b) // the only allocation a service may cost
 		}
 		out = append(out, e)
 	}
@@ -260,43 +272,42 @@ func appendExposed(out []exposedService, snap registry.ServiceSnapshot, f *Servi
 	return out, dropped
 }
 
-// boundedInfo returns info with the label bounds applied: itself when no
-// value needs cutting, as is nearly always the case.
-func boundedInfo(info *registry.ServiceInfo) *registry.ServiceInfo {
-	fields := func(i *registry.ServiceInfo) []*string {
-		return []*string{&i.Domain, &i.Project, &i.Environment, &i.App, &i.Service, &i.Version,
-			&i.ServiceID, &i.Framework, &i.FrameworkVersion, &i.Level}
-	}
-	for _, p := range fields(info) {
+// boundedInfo returns info with the label bounds applied, and whether
+// they changed it (nearly never).
+func boundedInfo(info registry.ServiceInfo) (registry.ServiceInfo, bool) {
+	cut := false
+	for _, p := range []*string{&info.Domain, &info.Project, &info.Environment, &info.App, &info.Service, &info.Version,
+		&info.ServiceID, &info.Framework, &info.FrameworkVersion, &info.Level} {
 		if len(*p) > MaxLabelValueLength || !utf8.ValidString(*p) {
-			b := *info
-			for _, q := range fields(&b) {
-				*q, _ = truncateLabel(strings.ToValidUTF8(*q, "\uFFFD"))
-			}
-			return &b
+			*p, _ = truncateLabel(strings.ToValidUTF8(*p, "\uFFFD"))
+			cut = true
 		}
 	}
-	return info
+	return info, cut
 }
 
 // compareExposed orders by every label, so that the services that share
 // the labels of one series (after the bounds) are next to each other.
 func compareExposed(x, y exposedService) int {
-	a, b := x.info, y.info
+	a, b := x.info(), y.info()
 	return cmp.Or(cmp.Compare(x.source, y.source), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Project, b.Project),
 		cmp.Compare(a.App, b.App), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Version, b.Version),
 		cmp.Compare(a.Environment, b.Environment), cmp.Compare(a.ServiceID, b.ServiceID),
 		cmp.Compare(a.Framework, b.Framework), cmp.Compare(a.FrameworkVersion, b.FrameworkVersion), cmp.Compare(a.Level, b.Level))
 }
 
-// sameInstanceSeries reports whether x and y have the labels of one
-// servicecomb_service_instances series. Service Center's index keeps them
-// unique within a project; only the label bounds, or registry data written
-// past Service Center, can make two services share them, and then their
-// instances are added up: a duplicate series would fail the scrape.
-func sameInstanceSeries(x, y *exposedService) bool {
-	a, b := x.info, y.info
-	return x.source == y.source && a.Domain == b.Domain && a.Project == b.Project && a.App == b.App &&
+// sameInstanceSeries reports whether y has the labels of the
+// servicecomb_service_instances series of source and a. Service Center's
+// index keeps them unique within a project; only the label bounds, or
+// registry data written past Service Center, can make two services share
+// them, and then their instances are added up: a duplicate series would
+// fail the scrape.
+func sameInstanceSeries(source string, a *registry.ServiceInfo, y *exposedService) bool {
+	if source != y.source {
+		return false
+	}
+	b := y.info()
+	return a.Domain == b.Domain && a.Project == b.Project && a.App == b.App &&
 		a.Service == b.Service && a.Version == b.Version && a.Environment == b.Environment
 }
 

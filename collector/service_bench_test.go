@@ -45,7 +45,7 @@ func BenchmarkServiceScrape(b *testing.B) {
 			[]string{"source", "domain", "project", "environment", "app", "service", "version", "status"})
 		reg.MustRegister(info, inst)
 		for _, c := range services {
-			i := c.Info
+			i := c.Info()
 			info.WithLabelValues("main", i.Domain, i.Project, i.Environment, i.App, i.Service, i.Version, i.ServiceID, i.Framework, i.FrameworkVersion, i.Level).Set(1)
 			for st, v := range c.Instances {
 				if v != 0 || st == 0 {

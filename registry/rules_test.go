@@ -259,7 +259,7 @@ func withFields(doc string, fields map[string]string) string {
 func perService(s *State) []string {
 	var out []string
 	for _, c := range s.ServiceCounts() {
-		out = append(out, fmt.Sprintf("%+v %v", *c.Info, c.Instances))
+		out = append(out, fmt.Sprintf("%+v %v", c.Info(), c.Instances))
 	}
 	slices.Sort(out)
 	return out
@@ -343,7 +343,7 @@ func TestPerServiceRule(t *testing.T) {
 			}
 			var got []string
 			for _, c := range s.ServiceCounts() {
-				i := c.Info
+				i := c.Info()
 				got = append(got, fmt.Sprintf("%s/%s %s %s %s %s %s %s UP=%d DOWN=%d", i.Domain, i.Project, i.App, i.Service, i.Version,
 					i.Environment, i.ServiceID, i.Level, c.Instances[0], c.Instances[1]))
 			}

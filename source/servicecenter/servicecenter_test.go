@@ -109,7 +109,7 @@ func TestPerServiceFromTheDump(t *testing.T) {
 	mustPoll(t, s)
 	var got []string
 	for _, c := range s.Services().Services {
-		i := c.Info
+		i := c.Info()
 		got = append(got, fmt.Sprintf("%s/%s app=%s service=%s version=%s env=%s id=%s fw=%s/%s level=%s UP=%d DOWN=%d",
 			i.Domain, i.Project, i.App, i.Service, i.Version, i.Environment, i.ServiceID[:8], i.Framework, i.FrameworkVersion, i.Level,
 			c.Instances[0], c.Instances[1]))
