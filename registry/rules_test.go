@@ -360,3 +360,22 @@ func TestPerServiceRule(t *testing.T) {
 		})
 	}
 }
+
+// TestNewServiceCountRoundTrip: a service's labels come back from the
+// packed form as they went in, a value past maxPackedLabel cut to it and
+// the others intact.
+func TestNewServiceCountRoundTrip(t *testing.T) {
+	long := strings.Repeat("n", maxPackedLabel+100)
+	for _, in := range []ServiceInfo{
+		{Domain: "d", Project: "p", Environment: "production", App: "app", Service: "svc", Version: "1.0.0", ServiceID: "id", Framework: "go", FrameworkVersion: "1", Level: "BACK"},
+		{Domain: "d", Project: "p"},
+		{Domain: "d", Project: "p", App: "a", Service: long, Version: "v", ServiceID: "id", Level: "FRONT"},
+	} {
+		c := NewServiceCount(in, [NumStatuses]int32{1, 2})
+		want := in
+		want.Service = in.Service[:min(len(in.Service), maxPackedLabel)]
+		if got := c.Info(); got != want {
+			t.Errorf("labels %+v came back as %+v", want, got)
+		}
+	}
+}
