@@ -11,7 +11,9 @@ import (
 // 100 instances each, documents shaped like Service Center's) to a fresh
 // State, against a baseline in the same run that only decodes the same
 // values: the ratio is what counting adds to decoding (the per-service
-// entries of the counting rules included).
+// entries of the counting rules included), and against the same State
+// with the per-service counts off (state/per-service-off: what
+// registry.per_service costs a sync, beside etcd's reads).
 func BenchmarkApplyList(b *testing.B) {
 	l := NewLayout(testPrefix)
 	var services, instances []Event
@@ -49,6 +51,24 @@ func BenchmarkApplyList(b *testing.B) {
 		}
 		decodeOnly = time.Since(start) / time.Duration(b.N)
 	})
+	var off time.Duration
+	b.Run("state-per-service-off", func(b *testing.B) {
+		b.ReportAllocs()
+		rules := DefaultRules()
+		rules.PerService = false
+		start := time.Now()
+		for range b.N {
+			s := NewState(l, rules, nil)
+			for _, list := range [][]Event{services, instances} {
+				for _, e := range list {
+					if _, err := s.Apply(e); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		off = time.Since(start) / time.Duration(b.N)
+	})
 	b.Run("state", func(b *testing.B) {
 		b.ReportAllocs()
 		start := time.Now()
@@ -65,6 +85,9 @@ func BenchmarkApplyList(b *testing.B) {
 		state = time.Since(start) / time.Duration(b.N)
 		if decodeOnly > 0 {
 			b.ReportMetric(float64(state)/float64(decodeOnly), "state/decode-only")
+		}
+		if off > 0 {
+			b.ReportMetric(float64(state)/float64(off), "state/per-service-off")
 		}
 	})
 }

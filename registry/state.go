@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"math"
+	"strings"
 )
 
 // DomainProject names a project.
@@ -161,20 +162,28 @@ type serviceLabels struct {
 // that the offsets of serviceLabels fit in 16 bits.
 const maxPackedLabel = 4096
 
-func packLabels(values ...string) serviceLabels {
-	var l serviceLabels
-	n := 0
+// packLabels packs a service's own labels with one allocation.
+func packLabels(app, service, version string, id []byte, env, level string) serviceLabels {
+	values := [...]string{app, service, version, "", env, level}
+	cut := func(v string) string { return v[:min(len(v), maxPackedLabel)] }
+	n := min(len(id), maxPackedLabel)
 	for _, v := range values {
-		n += min(len(v), maxPackedLabel)
+		n += len(cut(v))
 	}
-	b := make([]byte, 0, n)
+	var b strings.Builder
+	b.Grow(n)
+	var l serviceLabels
 	for i, v := range values {
-		b = append(b, v[:min(len(v), maxPackedLabel)]...)
+		if i == 3 {
+			b.Write(id[:min(len(id), maxPackedLabel)])
+		} else {
+			b.WriteString(cut(v))
+		}
 		if i < len(l.ends) {
-			l.ends[i] = uint16(len(b))
+			l.ends[i] = uint16(b.Len())
 		}
 	}
-	l.packed = string(b)
+	l.packed = b.String()
 	return l
 }
 
@@ -201,7 +210,7 @@ type ServiceCount struct {
 func NewServiceCount(info ServiceInfo, instances [NumStatuses]int32) ServiceCount {
 	return ServiceCount{
 		group:     &ServiceGroup{Domain: info.Domain, Project: info.Project, Framework: info.Framework, FrameworkVersion: info.FrameworkVersion},
-		labels:    packLabels(info.App, info.Service, info.Version, info.ServiceID, info.Environment, info.Level),
+		labels:    packLabels(info.App, info.Service, info.Version, []byte(info.ServiceID), info.Environment, info.Level),
 		Instances: instances,
 	}
 }
@@ -316,7 +325,7 @@ func (s *State) applyService(key rawKey, ev Event) error {
 			next.group = s.groupOf(ServiceGroup{Domain: domain, Project: project,
 				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
 			if s.rules.PerService {
-				next.labels = packLabels(svc.AppID, svc.ServiceName, svc.Version, string(key.parts[2]), svc.Environment, svc.Level)
+				next.labels = packLabels(svc.AppID, svc.ServiceName, svc.Version, key.parts[2], svc.Environment, svc.Level)
 			}
 		}
 	}
