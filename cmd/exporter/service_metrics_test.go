@@ -3,8 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -549,5 +551,121 @@ func TestServiceSeriesFilterAndCapOnReload(t *testing.T) {
 	logs := e.logs.String()
 	if started, synced := strings.Count(logs, `msg="registry source configured"`), strings.Count(logs, `msg="registry synced"`); started != 1 || synced != 1 {
 		t.Errorf("the source was configured %d times and synced %d times over six per_service reloads, want once each:\n%s", started, synced, logs)
+	}
+}
+
+// putDump writes the services and instances of a Service Center cache dump
+// (GET /v4/default/admin/dump) into etcd under prefix, with their domains
+// and projects: the registry that Service Center answered from.
+func putDump(t *testing.T, c *clientv3.Client, file, prefix string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump struct {
+		Cache struct {
+			Services, Instances []struct {
+				Key   string          `json:"key"`
+				Value json.RawMessage `json:"value"`
+			}
+		} `json:"cache"`
+	}
+	if err := json.Unmarshal(data, &dump); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if len(dump.Cache.Services) == 0 || len(dump.Cache.Instances) == 0 {
+		t.Fatalf("%s: no services or no instances", file)
+	}
+	put := func(key, value string) {
+		if _, err := c.Put(context.Background(), key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kv := range append(dump.Cache.Services, dump.Cache.Instances...) {
+		rest, ok := strings.CutPrefix(kv.Key, registrytest.Prefix+"/")
+		if !ok {
+			t.Fatalf("%s: key %s outside %s", file, kv.Key, registrytest.Prefix)
+		}
+		parts := strings.Split(rest, "/") // ms|inst, files, domain, project, ...
+		put(prefix+"/domains/"+parts[2], "")
+		put(prefix+"/projects/"+parts[2]+"/"+parts[3], "")
+		put(prefix+"/"+rest, string(kv.Value))
+	}
+}
+
+// TestSourcesAgreeOnServiceSeries: the REST source replaying the answers
+// recorded from a real Service Center and the etcd source reading the same
+// registry from etcd expose the same per-service series (but for the
+// source label), and both equal a plain read of that etcd: for the
+// recording (its etcd content as recorded, and as the dump lists it, which
+// Service Center gave a little later) and for the recording with every
+// instance status.
+func TestSourcesAgreeOnServiceSeries(t *testing.T) {
+	etcdEndpoint, c := startEtcd(t)
+	for key, value := range recordedEtcd(t) {
+		if _, err := c.Put(context.Background(), key, string(value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const everyStatus = "../../source/servicecenter/testdata/06-every-status/dump_cache.json"
+	putDump(t, c, steadyDir+"dump_cache.json", "/steady")
+	putDump(t, c, everyStatus, "/every")
+	steady, every := replayServiceCenter(t), replayServiceCenterDump(t, everyStatus)
+
+	cfgFile := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfgFile, fmt.Sprintf(`sources:
+  - name: recorded-etcd
+    etcd:
+      endpoints: [%[1]s]
+  - name: steady-etcd
+    etcd:
+      endpoints: [%[1]s]
+      prefix: /steady
+  - name: steady-sc
+    servicecenter:
+      endpoints: [%[2]s]
+      poll_interval: 1h
+  - name: every-etcd
+    etcd:
+      endpoints: [%[1]s]
+      prefix: /every
+  - name: every-sc
+    servicecenter:
+      endpoints: [%[3]s]
+      poll_interval: 1h
+`, etcdEndpoint, steady.URL, every.URL))
+	e := startExporter(t, "--config.file", cfgFile)
+	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
+	families := e.scrape()
+
+	for _, tc := range []struct {
+		name, prefix string
+		sources      []string
+	}{
+		{"the recording", "/steady", []string{"steady-sc", "steady-etcd", "recorded-etcd"}},
+		{"every status", "/every", []string{"every-sc", "every-etcd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := expectedServices(registrytest.ServicesUnder(t, c, tc.prefix), nil)
+			if len(want.info) < 5 {
+				t.Fatalf("only %d services under %s", len(want.info), tc.prefix)
+			}
+			for _, source := range tc.sources {
+				if got := servicesOf(families, source); !got.equal(want) {
+					t.Errorf("source %s against the registry in etcd:\n%s", source, got.diff(want))
+				}
+			}
+		})
+	}
+	// The derived fixture has the statuses the recording lacks.
+	statuses := map[string]bool{}
+	for k, n := range servicesOf(families, "every-sc").instances {
+		if n > 0 {
+			statuses[k[strings.LastIndex(k, "|")+1:]] = true
+		}
+	}
+	if len(statuses) != 5 {
+		t.Errorf("the every-status fixture shows instances in %d statuses, want 5: %v", len(statuses), statuses)
 	}
 }

@@ -28,7 +28,13 @@ type ServiceTruth struct {
 // project) counts of CountFromEtcd follow the same rules.
 func ServicesFromEtcd(t testing.TB, c *clientv3.Client) []ServiceTruth {
 	t.Helper()
-	resp, err := c.Get(context.Background(), Prefix+"/", clientv3.WithPrefix())
+	return ServicesUnder(t, c, Prefix)
+}
+
+// ServicesUnder is ServicesFromEtcd for a registry stored under prefix.
+func ServicesUnder(t testing.TB, c *clientv3.Client, prefix string) []ServiceTruth {
+	t.Helper()
+	resp, err := c.Get(context.Background(), prefix+"/", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +42,7 @@ func ServicesFromEtcd(t testing.TB, c *clientv3.Client) []ServiceTruth {
 	type inst struct{ service, status string }
 	var instances []inst
 	for _, kv := range resp.Kvs {
-		parts := strings.Split(strings.TrimPrefix(string(kv.Key), Prefix+"/"), "/")
+		parts := strings.Split(strings.TrimPrefix(string(kv.Key), prefix+"/"), "/")
 		switch {
 		case len(parts) == 5 && parts[0] == "ms" && parts[1] == "files":
 			var doc struct {
