@@ -101,15 +101,24 @@ func httpGet(url string) (int, string) {
 }
 
 // outageService is the service whose instances the simulator takes away
-// for 20 seconds every 80 seconds, from 30 seconds after it starts.
+// for outageDuration every outageEvery, from outageAfter after it starts.
+// Short and frequent, so that the subtest that waits for one waits little
+// whenever it runs.
 var outageService = map[string]string{"domain": "default", "project": "default", "service": "order-svc"}
+
+const (
+	outageAfter    = 10 * time.Second
+	outageDuration = 10 * time.Second
+	outageEvery    = 25 * time.Second
+)
 
 func startSimulator(t *testing.T, bin, address string) *process {
 	t.Helper()
 	p := start(t, bin, "--embedded", "--embedded.listen-address", address, "--domains", "3", "--projects", "2",
 		"--services", "4", "--instances", "3", "--churn.rate", "5", "--lease-ttl", "10s", "--log.level", "warn",
 		"--service-outage.service", outageService["domain"]+"/"+outageService["project"]+"/"+outageService["service"],
-		"--service-outage.after", "30s", "--service-outage.duration", "20s", "--service-outage.every", "80s")
+		"--service-outage.after", outageAfter.String(), "--service-outage.duration", outageDuration.String(),
+		"--service-outage.every", outageEvery.String())
 	wait.For(t, "simulator's etcd", 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", address)
 		if err == nil {
@@ -315,15 +324,39 @@ scrape_configs:
 	})
 
 	// The simulator's scripted service outages (startSimulator) take every
-	// instance of outageService away and bring them back.
+	// instance of outageService away and bring them back. With `for:`
+	// shortened, the alert fires a few seconds into an outage; the rule's
+	// 1h lookback covers this Prometheus's whole history, so it needs no
+	// shortening: the service was UP before.
 	t.Run("service outage fires ServiceCombServiceNoInstancesUp and resolves", func(t *testing.T) {
-		if len(pendingIssue11Collector) > 0 {
-			t.Skip("the exporter does not expose servicecomb_service_instances yet: see pendingIssue11Collector")
-		}
 		const alert = "ServiceCombServiceNoInstancesUp"
+		selector := fmt.Sprintf(`servicecomb_service_instances{job="servicecomb",domain=%q,project=%q,service=%q,status="UP"}`,
+			outageService["domain"], outageService["project"], outageService["service"])
+		upInstances := func() (float64, bool) {
+			samples, err := prom.Query(selector)
+			if err != nil || len(samples) != 1 {
+				return 0, false
+			}
+			var n float64
+			_, err = fmt.Sscan(fmt.Sprint(samples[0].Value[1]), &n)
+			return n, err == nil
+		}
 		firing := func() bool { return alertFiring(prom, alert, outageService) }
-		wait.For(t, alert+" firing for "+outageService["service"]+" during its outage", 150*time.Second, firing, e2ePoll)
-		wait.For(t, alert+" resolved once "+outageService["service"]+" is back", 90*time.Second, func() bool { return !firing() }, e2ePoll)
+		// From a known state: the service up and the alert quiet (an
+		// outage may be under way when the subtest starts).
+		wait.For(t, outageService["service"]+" UP and "+alert+" quiet", outageDuration+15*time.Second, func() bool {
+			n, ok := upInstances()
+			return ok && n > 0 && !firing()
+		}, e2ePoll)
+		wait.For(t, alert+" firing for "+outageService["service"]+" during its outage", outageEvery+15*time.Second, firing, e2ePoll)
+		// The exporter keeps the service's UP series, at 0, while none is UP.
+		if n, ok := upInstances(); !ok || n != 0 {
+			t.Errorf("while %s fires, %s is %v (present %v), want 0", alert, selector, n, ok)
+		}
+		wait.For(t, alert+" resolved once "+outageService["service"]+" is back", outageDuration+15*time.Second, func() bool {
+			n, ok := upInstances()
+			return ok && n > 0 && !firing()
+		}, e2ePoll)
 	})
 
 }

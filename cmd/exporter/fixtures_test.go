@@ -36,11 +36,18 @@ func startEtcd(t *testing.T) (endpoint string, client *clientv3.Client) {
 // (source/servicecenter/testdata/03-steady) on loopback until the test ends.
 func replayServiceCenter(t *testing.T) *httptest.Server {
 	t.Helper()
+	return replayServiceCenterDump(t, steadyDir+"dump_cache.json")
+}
+
+// replayServiceCenterDump is replayServiceCenter answering the dump with
+// the file dump instead.
+func replayServiceCenterDump(t *testing.T, dump string) *httptest.Server {
+	t.Helper()
 	files := map[string]string{
-		"/v4/default/admin/dump":       "dump_cache.json",
-		"/v4/default/admin/alarms":     "alarms.json",
-		"/v4/default/registry/health":  "health.json",
-		"/v4/default/registry/version": "version.json",
+		"/v4/default/admin/dump":       dump,
+		"/v4/default/admin/alarms":     steadyDir + "alarms.json",
+		"/v4/default/registry/health":  steadyDir + "health.json",
+		"/v4/default/registry/version": steadyDir + "version.json",
 	}
 	sc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := files[r.URL.Path]
@@ -48,7 +55,7 @@ func replayServiceCenter(t *testing.T) *httptest.Server {
 			http.NotFound(w, r)
 			return
 		}
-		body, err := os.ReadFile(steadyDir + name)
+		body, err := os.ReadFile(name)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
