@@ -130,6 +130,23 @@ func (d *serviceDrops) observe(source string, dropped, limit int) {
 	}
 }
 
+// retain clears the alarm of every source not in present: a source
+// removed or renamed while it was dropping services has nothing left to
+// clear it at a later scrape.
+func (d *serviceDrops) retain(present map[string]bool) {
+	if d.alarms == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for source := range d.dropping {
+		if !present[source] {
+			delete(d.dropping, source)
+			d.alarms.ClearFrom(source, alarm.ServiceSeriesDropped)
+		}
+	}
+}
+
 // ServiceSources is what the per-service series read: source.Manager.
 type ServiceSources interface {
 	ServiceSnapshots() []registry.ServiceSnapshot
@@ -192,7 +209,9 @@ func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
 		total += len(snap.Services)
 	}
 	services = make([]exposedService, 0, total)
+	present := make(map[string]bool, len(snaps))
 	for _, snap := range snaps {
+		present[snap.Source] = true
 		if !snap.Synced {
 			continue
 		}
@@ -200,6 +219,7 @@ func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
 		services, dropped[snap.Source] = appendExposed(services, snap, f)
 		s.drops.observe(snap.Source, dropped[snap.Source], f.max)
 	}
+	s.drops.retain(present)
 	slices.SortFunc(services, compareExposed)
 
 	bw := bufio.NewWriterSize(w, 32<<10)

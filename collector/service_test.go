@@ -128,31 +128,54 @@ func TestServiceLabelsBoundedAndMerged(t *testing.T) {
 	}
 }
 
+// settableSources are per-service snapshots a test changes between
+// scrapes.
+type settableSources struct{ snaps fakeServiceSources }
+
+func (s *settableSources) ServiceSnapshots() []registry.ServiceSnapshot { return s.snaps }
+
 // TestServiceSeriesDroppedAlarm: the alarm is raised when a source starts
-// dropping services and cleared when it stops, once each, not per scrape.
+// dropping services, once, not per scrape; it is cleared when the source
+// is under the limit again or is gone from the configuration, and kept
+// while the source is only relisting.
 func TestServiceSeriesDroppedAlarm(t *testing.T) {
-	center, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(100, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer center.Close()
-	snaps := fakeServiceSources{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1"), svc("d", "p", "a", "s2", "2")}}}
-	c := NewServiceSeries(snaps, center)
-	f, err := NewServiceFilter(config.PerServiceConfig{Enabled: true, MaxServices: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetFilter(f)
-	scrapeServices(t, c)
-	scrapeServices(t, c)
-	a, ok := center.Get("main", alarm.ServiceSeriesDropped)
-	if !ok || !a.Active() || a.RaiseCount != 1 || !strings.Contains(a.Detail(), "1 services") {
-		t.Fatalf("after two scrapes over the limit: %+v, listed %v; want active, raised once, 1 service in the detail", a, ok)
-	}
-	c.SetFilter(DefaultServiceFilter())
-	scrapeServices(t, c)
-	if a, _ := center.Get("main", alarm.ServiceSeriesDropped); a.Active() {
-		t.Fatalf("still active under the limit: %+v", a)
+	two := fakeServiceSources{{Source: "main", Synced: true, Services: []registry.ServiceCount{svc("d", "p", "a", "s1", "1"), svc("d", "p", "a", "s2", "2")}}}
+	for _, tc := range []struct {
+		name       string
+		then       func(*ServiceSeries, *settableSources)
+		wantActive bool
+	}{
+		{"under the limit again", func(c *ServiceSeries, _ *settableSources) { c.SetFilter(DefaultServiceFilter()) }, false},
+		{"source removed", func(_ *ServiceSeries, s *settableSources) { s.snaps = nil }, false},
+		{"source relisting", func(_ *ServiceSeries, s *settableSources) {
+			s.snaps = fakeServiceSources{{Source: "main"}}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			center, err := alarm.NewCenter(notify.New(nil), nil, alarm.WithQueue(100, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer center.Close()
+			sources := &settableSources{snaps: two}
+			c := NewServiceSeries(sources, center)
+			f, err := NewServiceFilter(config.PerServiceConfig{Enabled: true, MaxServices: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetFilter(f)
+			scrapeServices(t, c)
+			scrapeServices(t, c)
+			a, ok := center.Get("main", alarm.ServiceSeriesDropped)
+			if !ok || !a.Active() || a.RaiseCount != 1 || !strings.Contains(a.Detail(), "1 services") {
+				t.Fatalf("after two scrapes over the limit: %+v, listed %v; want active, raised once, 1 service in the detail", a, ok)
+			}
+			tc.then(c, sources)
+			scrapeServices(t, c)
+			if a, _ := center.Get("main", alarm.ServiceSeriesDropped); a.Active() != tc.wantActive {
+				t.Fatalf("active %v, want %v: %+v", a.Active(), tc.wantActive, a)
+			}
+		})
 	}
 }
 
