@@ -350,7 +350,7 @@ func benchWatchReplay(b *testing.B, c *clientv3.Client, endpoint string) {
 		var finalRev int64
 		var watchStart time.Time
 		caughtUp := make(chan time.Time, 1)
-		s, err := New(Options{Name: "bench", Config: cfg, hooks: hooks{
+		s, err := New(Options{Name: "bench", Config: cfg, PerService: true, hooks: hooks{
 			afterList: func(int64) {
 				var err error
 				if finalRev, err = updateStatuses(context.Background(), c, layout, events); err != nil {
@@ -400,7 +400,7 @@ func benchWatchLag(b *testing.B, c *clientv3.Client, endpoint string) {
 		var mu sync.Mutex
 		sent := map[int64]time.Time{}    // revision → when its write was issued
 		applied := map[int64]time.Time{} // revision → when the source applied it
-		s, err := New(Options{Name: "bench", Config: cfg, hooks: hooks{afterApply: func(rev int64) {
+		s, err := New(Options{Name: "bench", Config: cfg, PerService: true, hooks: hooks{afterApply: func(rev int64) {
 			now := time.Now()
 			mu.Lock()
 			applied[rev] = now
