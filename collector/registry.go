@@ -1,8 +1,11 @@
 package collector
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/servicecomb/servicecomb_exporter/config"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -42,23 +45,37 @@ var (
 // RegistryCollector exposes the counts and health of every registry source.
 type RegistryCollector struct {
 	sources RegistrySnapshots
+	quota   atomic.Pointer[config.QuotaConfig]
 }
 
-// NewRegistryCollector returns a collector reading sources.
+// NewRegistryCollector returns a collector reading sources, with Service
+// Center's default quotas.
 func NewRegistryCollector(sources RegistrySnapshots) *RegistryCollector {
-	return &RegistryCollector{sources: sources}
+	c := &RegistryCollector{sources: sources}
+	c.quota.Store(&config.QuotaConfig{Services: config.DefaultServiceQuota, Instances: config.DefaultInstanceQuota})
+	return c
 }
+
+// SetQuota applies registry.quota from the next scrape on.
+func (c *RegistryCollector) SetQuota(q config.QuotaConfig) { c.quota.Store(&q) }
 
 func (c *RegistryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{registryDomainsDesc, registryProjectsDesc, registryServicesDesc, registryInstancesDesc,
 		registryUpDesc, registrySyncsDesc, registryLastSyncDesc, registrySyncDurationDesc, registryWatchEventsDesc, registryDecodeErrorsDesc, registryLabelFoldsDesc} {
 		ch <- d
 	}
+	for _, d := range registryHealthDescs {
+		ch <- d
+	}
 }
 
 func (c *RegistryCollector) Collect(ch chan<- prometheus.Metric) {
+	quota := *c.quota.Load()
 	for _, s := range c.sources.Snapshots() {
 		collectSource(ch, s)
+		if s.Synced {
+			collectRegistryHealth(ch, s, quota) // registryhealth.go
+		}
 	}
 }
 

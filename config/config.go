@@ -80,6 +80,25 @@ type RegistryConfig struct {
 	// (servicecomb_service_instances, servicecomb_service_info). The
 	// per-(domain, project) counts are never filtered.
 	PerService PerServiceConfig `yaml:"per_service"`
+	// Quota are the limits the usage ratios divide by
+	// (servicecomb_registry_service_usage_ratio, …_instance_usage_ratio).
+	Quota QuotaConfig `yaml:"quota"`
+}
+
+// Defaults of registry.quota: Service Center's own (quota.cap.service.limit
+// and quota.cap.instance.limit of its buildin quota plugin,
+// server/plugin/quota/buildin/buildin.go).
+const (
+	DefaultServiceQuota  = 50000
+	DefaultInstanceQuota = 150000
+)
+
+// QuotaConfig holds Service Center's quotas: set them to its
+// quota.cap.service.limit and quota.cap.instance.limit (env QUOTA_SERVICE,
+// QUOTA_INSTANCE) when those are changed.
+type QuotaConfig struct {
+	Services  int64 `yaml:"services"`
+	Instances int64 `yaml:"instances"`
 }
 
 // DefaultMaxServices is registry.per_service.max_services.
@@ -180,7 +199,8 @@ type AlertmanagerConfig struct {
 func Default() *Config {
 	return &Config{
 		Registry: RegistryConfig{ExcludeGlobalServices: true,
-			PerService: PerServiceConfig{Enabled: true, MaxServices: DefaultMaxServices}},
+			PerService: PerServiceConfig{Enabled: true, MaxServices: DefaultMaxServices},
+			Quota:      QuotaConfig{Services: DefaultServiceQuota, Instances: DefaultInstanceQuota}},
 		Alarms: AlarmsConfig{InternalErrorAutoClear: DefaultInternalErrorAutoClear},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   defaultAlertnamePrefix,

@@ -34,7 +34,8 @@ func mustLoadBytes(t *testing.T, data []byte) *Config {
 func TestDefaultHasDocumentedValues(t *testing.T) {
 	want := &Config{
 		Registry: RegistryConfig{ExcludeGlobalServices: true,
-			PerService: PerServiceConfig{Enabled: true, MaxServices: 100000}},
+			PerService: PerServiceConfig{Enabled: true, MaxServices: 100000},
+			Quota:      QuotaConfig{Services: 50000, Instances: 150000}},
 		Alarms: AlarmsConfig{InternalErrorAutoClear: dur(5 * time.Minute)},
 		Alerting: AlertingConfig{
 			AlertnamePrefix:   "ServiceComb",
@@ -530,6 +531,17 @@ func TestLoadErrors(t *testing.T) {
 				"config.yml:10: registry.per_service.exclude.service[0]: bad regular expression: error parsing regexp: missing closing ]: `[)$`"},
 		},
 		{
+			name:  "quota limits",
+			input: doc("registry:", "  quota:", "    services: 0", "    instances: -5"),
+			want: []string{`config.yml:3: registry.quota.services: must be more than 0, got 0`,
+				`config.yml:4: registry.quota.instances: must be more than 0, got -5`},
+		},
+		{
+			name:  "quota not a number",
+			input: doc("registry:", "  quota:", "    services: many"),
+			want:  []string{`config.yml:3: registry.quota.services: cannot parse "many" as an integer`},
+		},
+		{
 			name:  "boolean",
 			input: doc("registry:", "  exclude_global_services: maybe"),
 			want:  []string{`config.yml:2: registry.exclude_global_services: cannot parse "maybe" as a boolean (true or false)`},
@@ -932,6 +944,23 @@ func TestIsBlank(t *testing.T) {
 	} {
 		if got := IsBlank([]byte(input)); got != want {
 			t.Errorf("IsBlank(%q) = %v, want %v", input, got, want)
+		}
+	}
+}
+
+// TestQuotaKeyLeftOutKeepsItsDefault: setting one limit keeps Service
+// Center's default for the other.
+func TestQuotaKeyLeftOutKeepsItsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		input string
+		want  QuotaConfig
+	}{
+		{"registry:\n  quota:\n    services: 10\n", QuotaConfig{Services: 10, Instances: DefaultInstanceQuota}},
+		{"registry:\n  quota:\n    instances: 20\n", QuotaConfig{Services: DefaultServiceQuota, Instances: 20}},
+		{"registry:\n  exclude_global_services: false\n", QuotaConfig{Services: DefaultServiceQuota, Instances: DefaultInstanceQuota}},
+	} {
+		if got := mustLoadBytes(t, []byte(tc.input)).Registry.Quota; got != tc.want {
+			t.Errorf("%q: quota %+v, want %+v", tc.input, got, tc.want)
 		}
 	}
 }

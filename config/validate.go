@@ -48,6 +48,14 @@ func (ps *problems) global(g *GlobalConfig, p keyPath) {
 
 func (ps *problems) registry(r *RegistryConfig, p keyPath) {
 	ps.perService(&r.PerService, p.key("per_service"))
+	// A limit of 0 would make every ratio infinite; Service Center skips
+	// its usage gauge then, the exporter refuses it.
+	if r.Quota.Services <= 0 {
+		ps.addf(p.key("quota").key("services"), "must be more than 0, got %d", r.Quota.Services)
+	}
+	if r.Quota.Instances <= 0 {
+		ps.addf(p.key("quota").key("instances"), "must be more than 0, got %d", r.Quota.Instances)
+	}
 	for i, name := range r.GlobalServices {
 		// Service Center reads globalVisible as one comma-separated string
 		// and compares names exactly.

@@ -17,25 +17,28 @@ type Kind uint8
 
 const (
 	// KindOther is any key the exporter does not count (indexes, aliases,
-	// tags, schemas, leases, ...).
+	// tags, schema contents, leases, ...).
 	KindOther Kind = iota
 	KindDomain
 	KindProject
 	KindService
 	KindInstance
+	// KindSchema is a schema summary key, which Service Center's
+	// service_center_db_schema_total counts by key alone.
+	KindSchema
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
-	NumKinds = int(KindInstance) + 1
+	NumKinds = int(KindSchema) + 1
 )
 
 // Kinds lists the kinds with a name, for metrics that want every label value.
-var Kinds = []Kind{KindDomain, KindProject, KindService, KindInstance, KindOther}
+var Kinds = []Kind{KindDomain, KindProject, KindService, KindInstance, KindSchema, KindOther}
 
 // ListOrder is the order in which a full list reads the counted prefixes.
 // Counts do not depend on it (State applies events in any order); services
 // first lets an instance find its service's entry already there, and the
 // etcd lister learns its split points from the keys before instances.
-var ListOrder = []Kind{KindDomain, KindProject, KindService, KindInstance}
+var ListOrder = []Kind{KindDomain, KindProject, KindService, KindInstance, KindSchema}
 
 func (k Kind) String() string {
 	switch k {
@@ -47,6 +50,8 @@ func (k Kind) String() string {
 		return "service"
 	case KindInstance:
 		return "instance"
+	case KindSchema:
+		return "schema"
 	default:
 		return "other"
 	}
@@ -68,6 +73,7 @@ type Layout struct {
 	projects  string
 	services  string
 	instances string
+	schemas   string
 }
 
 // NewLayout returns the layout under prefix, Service Center's root key as
@@ -80,6 +86,9 @@ func NewLayout(prefix string) Layout {
 		projects:  root + "projects/",
 		services:  root + "ms/files/",
 		instances: root + "inst/files/",
+		// Service Center's path.GetServiceSchemaSummaryRootKey
+		// (datasource/etcd/path/key_generator.go).
+		schemas: root + "ms/schema-sum/",
 	}
 }
 
@@ -98,6 +107,8 @@ func (l Layout) Prefix(k Kind) string {
 		return l.services
 	case KindInstance:
 		return l.instances
+	case KindSchema:
+		return l.schemas
 	}
 	return ""
 }
@@ -127,7 +138,7 @@ type rawKey struct {
 }
 
 func (l Layout) parseRaw(key []byte) (rawKey, error) {
-	for _, k := range [...]Kind{KindInstance, KindService, KindProject, KindDomain} {
+	for _, k := range [...]Kind{KindInstance, KindService, KindSchema, KindProject, KindDomain} {
 		prefix := l.Prefix(k)
 		if !bytes.HasPrefix(key, []byte(prefix)) {
 			continue
@@ -187,6 +198,11 @@ func (l Layout) ProjectKey(domain, project string) string {
 // ServiceKey is the key of a microservice.
 func (l Layout) ServiceKey(domain, project, serviceID string) string {
 	return l.services + domain + "/" + project + "/" + serviceID
+}
+
+// SchemaKey is the key of a schema summary.
+func (l Layout) SchemaKey(domain, project, serviceID, schemaID string) string {
+	return l.schemas + domain + "/" + project + "/" + serviceID + "/" + schemaID
 }
 
 // InstanceKey is the key of an instance.

@@ -41,6 +41,13 @@ func (r Rules) IsGlobal(domain, project string, svc Service) bool {
 	return r.isGlobalName(svc.ServiceName) || r.isGlobalName(svc.Alias)
 }
 
+// IsServiceCenter reports whether svc is Service Center's own service, the
+// one its replicas register as: SERVICECENTER of app default in the default
+// domain and project. It is global under any rules.
+func IsServiceCenter(domain, project string, svc Service) bool {
+	return domain == "default" && project == "default" && svc.AppID == "default" && svc.ServiceName == ServiceCenterName
+}
+
 func (r Rules) isGlobalName(name string) bool {
 	return name != "" && (name == ServiceCenterName || slices.Contains(r.GlobalServices, name))
 }

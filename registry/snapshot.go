@@ -28,6 +28,9 @@ type Snapshot struct {
 	WatchEvents  map[WatchEvent]uint64 `json:"-"`            // by kind and event type
 	DecodeErrors map[string]uint64     `json:"decodeErrors"` // by kind
 	Counts       Counts                `json:"-"`
+	// Churn counts instances registered and deregistered since the source
+	// started (not reset by a relist).
+	Churn Churn `json:"-"`
 }
 
 // ServiceSnapshot is one source's per-service counts, apart from Snapshot:

@@ -32,6 +32,26 @@ type Counts struct {
 	Projects  map[DomainProject]struct{}
 	Services  map[ServiceGroup]int64
 	Instances map[InstanceGroup]int64
+	// Orphans are the instances whose service document does not exist.
+	// Service Center's gauges leave them out (they walk the services and
+	// count each one's instances: reportServices and reportInstances in
+	// its datasource/etcd/metrics.go), so Instances does too.
+	Orphans map[DomainProject]int64
+	// Schemas are the schema summary keys, what Service Center's
+	// service_center_db_schema_total counts (reportSchemas, same file):
+	// by key alone, whether or not the service exists.
+	Schemas map[DomainProject]int64
+	// ServiceCenter counts Service Center's own service and its instances,
+	// whatever the counting rules.
+	ServiceCenter ServiceCenterCounts
+}
+
+// ServiceCenterCounts are the SERVICECENTER service documents (see
+// Rules.IsServiceCenter) and their instances by InstanceStatuses index:
+// Service Center's replicas as the registry sees them.
+type ServiceCenterCounts struct {
+	Services  int64
+	Instances [NumStatuses]int64
 }
 
 // NewCounts returns empty counts.
@@ -41,6 +61,8 @@ func NewCounts() Counts {
 		Projects:  map[DomainProject]struct{}{},
 		Services:  map[ServiceGroup]int64{},
 		Instances: map[InstanceGroup]int64{},
+		Orphans:   map[DomainProject]int64{},
+		Schemas:   map[DomainProject]int64{},
 	}
 }
 
@@ -51,6 +73,10 @@ func (c Counts) Clone() Counts {
 		Projects:  maps.Clone(c.Projects),
 		Services:  maps.Clone(c.Services),
 		Instances: maps.Clone(c.Instances),
+		Orphans:   maps.Clone(c.Orphans),
+		Schemas:   maps.Clone(c.Schemas),
+		// ServiceCenter is a value: copied.
+		ServiceCenter: c.ServiceCenter,
 	}
 }
 
@@ -130,11 +156,15 @@ type serviceKey [2]uint64
 // the per-service counts are on, one string. It exists while the service
 // document or any of its instances does.
 type serviceEntry struct {
-	labels    serviceLabels      // the service's own labels, while present and Rules.PerService
-	group     uint32             // index into State.groups; meaningful while present
-	present   bool               // a countable service document exists
-	counted   bool               // present and not global
-	instances [numStatuses]int32 // instance documents by InstanceStatuses index
+	labels  serviceLabels // the service's own labels, while present and Rules.PerService
+	group   uint32        // index into State.groups; meaningful while present
+	present bool          // a countable service document exists
+	counted bool          // present and not global
+	stored  bool          // a service document exists, decodable or not: its instances are not orphans
+	sc      bool          // present and Service Center's own (IsServiceCenter)
+	// instances are instance documents by InstanceStatuses index (the four
+	// flags share a word: no growth).
+	instances [numStatuses]int32
 }
 
 const numStatuses = 5 // len(InstanceStatuses)
@@ -278,8 +308,28 @@ func (s *State) Apply(e Event) (Kind, error) {
 		return raw.kind, s.applyService(raw, e)
 	case KindInstance:
 		return raw.kind, s.applyInstance(raw, e)
+	case KindSchema:
+		return raw.kind, s.applySchema(raw, e)
 	}
 	return raw.kind, nil
+}
+
+// applySchema counts schema summary keys by key alone, as Service Center
+// does: a put with a previous value updates a counted key.
+func (s *State) applySchema(key rawKey, ev Event) error {
+	dp := s.domainProject(key)
+	switch {
+	case ev.Type == Delete:
+		return add(s.counts.Schemas, dp, -1)
+	case !ev.HasPrev:
+		return add(s.counts.Schemas, dp, 1)
+	}
+	return nil
+}
+
+// domainProject returns the interned domain and project of a key.
+func (s *State) domainProject(key rawKey) DomainProject {
+	return DomainProject{s.intern(key.parts[0]), s.intern(key.parts[1])}
 }
 
 // intern returns b as a string, allocating only the first time it is seen.
@@ -298,7 +348,7 @@ func (s *State) keyOf(key rawKey) serviceKey {
 
 // store keeps e under k, or drops it when nothing refers to it any more.
 func (s *State) store(k serviceKey, e *serviceEntry) {
-	if !e.present && e.instances == [numStatuses]int32{} {
+	if !e.stored && e.instances == [numStatuses]int32{} {
 		delete(s.services, k)
 		return
 	}
@@ -313,7 +363,7 @@ func (s *State) applyService(key rawKey, ev Event) error {
 		return nil // a delete of a service never seen: nothing counted
 	}
 	defer s.store(k, &e)
-	next := serviceEntry{} // absent, or present with its labels
+	next := serviceEntry{stored: ev.Type == Put} // absent, or present with its labels
 	if ev.Type == Put {
 		svc, err := DecodeService(ev.Value)
 		if err != nil {
@@ -322,6 +372,7 @@ func (s *State) applyService(key rawKey, ev Event) error {
 			domain, project := s.intern(key.parts[0]), s.intern(key.parts[1])
 			next.present = true
 			next.counted = !(s.rules.ExcludeGlobal && s.rules.IsGlobal(domain, project, svc))
+			next.sc = IsServiceCenter(domain, project, svc)
 			next.group = s.groupOf(ServiceGroup{Domain: domain, Project: project,
 				Framework: svc.Framework, FrameworkVersion: svc.FrameworkVersion})
 			if s.rules.PerService {
@@ -332,8 +383,27 @@ func (s *State) applyService(key rawKey, ev Event) error {
 	if err := s.countService(&e, -1); err != nil {
 		return err
 	}
-	e.present, e.counted, e.group, e.labels = next.present, next.counted, next.group, next.labels
+	if e.stored != next.stored {
+		// The instances stop or start being orphans.
+		n := e.total()
+		if next.stored {
+			n = -n
+		}
+		if err := add(s.counts.Orphans, s.domainProject(key), n); err != nil {
+			return err
+		}
+	}
+	e.stored, e.present, e.counted, e.sc, e.group, e.labels = next.stored, next.present, next.counted, next.sc, next.group, next.labels
 	return s.countService(&e, 1)
+}
+
+// total is the number of instances of the entry.
+func (e *serviceEntry) total() int64 {
+	var n int64
+	for _, c := range e.instances {
+		n += int64(c)
+	}
+	return n
 }
 
 // groupOf returns the index of g, interning it.
@@ -348,8 +418,14 @@ func (s *State) groupOf(g ServiceGroup) uint32 {
 }
 
 // countService adds (delta 1) or removes (-1) a counted service and its
-// instances.
+// instances, and Service Center's own.
 func (s *State) countService(e *serviceEntry, delta int64) error {
+	if e.sc {
+		s.counts.ServiceCenter.Services += delta
+		for i, n := range e.instances {
+			s.counts.ServiceCenter.Instances[i] += delta * int64(n)
+		}
+	}
 	if !e.counted {
 		return nil
 	}
@@ -402,6 +478,12 @@ func (s *State) addInstance(e *serviceEntry, key rawKey, status string, delta in
 		return fmt.Errorf("%w: %s instances of %s would be %d", ErrInconsistent, status, key.service, n)
 	}
 	e.instances[i] = int32(n)
+	if !e.stored {
+		return add(s.counts.Orphans, s.domainProject(key), delta)
+	}
+	if e.sc {
+		s.counts.ServiceCenter.Instances[i] += delta
+	}
 	if !e.counted {
 		return nil
 	}

@@ -127,12 +127,14 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	// any of them fails the whole reload; the set keeps the running ones.
 	specs := make([]reconcile.Spec[string, *running], 0, len(cfg.Sources))
 	order := make([]string, 0, len(cfg.Sources))
-	// registry.per_service's lists and cap are the collector's, applied at
-	// scrape time: left out of the fingerprint, changing them restarts no
-	// source. Turning it on or off does: the sources keep service labels
-	// only while it is on.
+	// registry.per_service's lists and cap, and registry.quota, are the
+	// collector's, applied at scrape time: left out of the fingerprint,
+	// changing them restarts no source (which keeps its counters). Turning
+	// per_service on or off does: the sources keep service labels only
+	// while it is on.
 	reg := cfg.Registry
 	reg.PerService = config.PerServiceConfig{Enabled: reg.PerService.Enabled}
+	reg.Quota = config.QuotaConfig{}
 	for i, sc := range cfg.Sources {
 		m.generation++
 		r, fingerprint, err := m.build(sc, reg, m.generation)

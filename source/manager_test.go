@@ -303,17 +303,29 @@ func TestApplyConfig(t *testing.T) {
 		t.Error("not ready with every source synced")
 	}
 
-	// registry.per_service is applied by the collector: changing it
-	// restarts no source.
+	// An instance registered now is counted by the running source.
+	c := registrytest.Client(t, server.Endpoint)
+	dp := registry.DomainProject{Domain: "d", Project: "p"}
+	if _, err := c.Put(context.Background(), registrytest.Prefix+"/inst/files/d/p/s/i", `{"status":"UP"}`); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the registration counted", 10*time.Second, func() bool { return e.snapshot("a").Churn.Registrations[dp] == 1 })
+
+	// registry.per_service and registry.quota are applied by the
+	// collector: changing them restarts no source, and the counters go on.
 	perService := config.Default()
 	perService.Sources = []config.SourceConfig{etcdSource("a", server.Endpoint)}
 	perService.Registry.PerService.MaxServices = 1
 	perService.Registry.PerService.Exclude.App = []string{"x"}
+	perService.Registry.Quota = config.QuotaConfig{Services: 1, Instances: 2}
 	if err := e.manager.ApplyConfig(perService); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.snapshot("a").Syncs["success"]; got != syncsBefore {
-		t.Errorf("a registry.per_service change restarted the source (%d syncs, had %d)", got, syncsBefore)
+		t.Errorf("a registry.per_service or quota change restarted the source (%d syncs, had %d)", got, syncsBefore)
+	}
+	if got := e.snapshot("a").Churn.Registrations[dp]; got != 1 {
+		t.Errorf("registrations after a reload that kept the source: %d, want 1", got)
 	}
 
 	// A changed source restarts.

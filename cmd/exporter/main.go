@@ -180,13 +180,14 @@ func runExporter(ctx context.Context, f *flags, logger log.Logger, listeners []n
 	}
 
 	serviceSeries := collector.NewServiceSeries(sources, center)
+	registryMetrics := collector.NewRegistryCollector(sources)
 	cfg := reload.New(log.With(logger, "component", "config"), f.configFile,
-		applyConfig(f.listenAddresses, sources, alerts, center, serviceSeries))
+		applyConfig(f.listenAddresses, sources, alerts, center, serviceSeries, registryMetrics))
 	if err := cfg.Reload(); err != nil {
 		return fmt.Errorf("configuration not loaded: %w", err)
 	}
 	p := &parts{startTime: startTime, bus: bus, center: center, sources: sources, health: health, alerts: alerts, config: cfg,
-		serviceSeries: serviceSeries}
+		serviceSeries: serviceSeries, registryMetrics: registryMetrics}
 	reg := newMetricsRegistry(p)
 
 	if listeners, err = listen(f, listeners); err != nil {
@@ -223,6 +224,9 @@ type parts struct {
 	// serviceSeries writes the per-service metrics into /metrics;
 	// applyConfig gives it registry.per_service.
 	serviceSeries *collector.ServiceSeries
+	// registryMetrics exposes the sources' counts; applyConfig gives it
+	// registry.quota.
+	registryMetrics *collector.RegistryCollector
 }
 
 // applyConfig returns what the holder calls with every configuration it
@@ -235,7 +239,7 @@ type parts struct {
 // already run the new configuration, while the holder reports the error and
 // keeps the previous one as its record (the dump, the status page).
 func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forwarder.Forwarder, center *alarm.Center,
-	serviceSeries *collector.ServiceSeries) func(*config.Config) error {
+	serviceSeries *collector.ServiceSeries, registryMetrics *collector.RegistryCollector) func(*config.Config) error {
 	return func(c *config.Config) error {
 		c = withExternalURL(c, listenAddresses)
 		if err := alerts.Check(c); err != nil {
@@ -251,6 +255,7 @@ func applyConfig(listenAddresses []string, sources *source.Manager, alerts *forw
 			return err
 		}
 		serviceSeries.SetFilter(filter)
+		registryMetrics.SetQuota(c.Registry.Quota)
 		if err := alerts.ApplyConfig(c); err != nil {
 			return err
 		}
@@ -271,7 +276,7 @@ func newMetricsRegistry(p *parts) *prometheus.Registry {
 		collector.NewAlarmCollector(p.center),
 		collector.NewHealthCollector(p.health),
 		collector.NewNotifyCollector(p.bus),
-		collector.NewRegistryCollector(p.sources),
+		p.registryMetrics,
 		collector.NewServiceCenterCollector(p.sources),
 	)
 	reg.MustRegister(p.alerts.Collectors()...)

@@ -87,6 +87,9 @@ type hooks struct {
 	afterList  func(revision int64) // between the list and the watch
 	afterApply func(revision int64) // after each watch response is applied
 	onPage     func(bytes int)      // keys and values of each page received
+	// resync, when it receives, ends the watch as a failed event would:
+	// the registry is listed again.
+	resync <-chan struct{}
 }
 
 // Source watches one etcd. Create it with New and run it with Run.
@@ -98,8 +101,12 @@ type Source struct {
 
 	decodeErrors sourcekit.DecodeErrors
 
-	mu    sync.Mutex // guards state and snap
+	mu    sync.Mutex // guards state, churn and snap
 	state *registry.State
+	// churn counts registrations and deregistrations from the watch; it
+	// outlives the state each list builds, so that a relist neither resets
+	// nor moves it.
+	churn *registry.ChurnCounter
 	snap  registry.Snapshot // counters and health; Counts filled on demand
 }
 
@@ -161,6 +168,7 @@ func New(o Options) (*Source, error) {
 		endpoints: redactedEndpoints(o.Config.Endpoints),
 	}
 	s.state = registry.NewState(s.layout, o.rules(), s.decodeError)
+	s.churn = registry.NewChurnCounter(s.layout)
 	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil
 }
@@ -198,7 +206,7 @@ func (s *Source) Name() string { return s.opts.Name }
 func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
+	return sourcekit.Snapshot(s.snap, s.state, s.churn, &s.decodeErrors)
 }
 
 // Services returns the source's per-service counts.
@@ -336,6 +344,8 @@ func (s *Source) syncAndWatch(ctx context.Context, client *clientv3.Client) (syn
 			return true, ctx.Err()
 		case err := <-probeFailed:
 			return true, err
+		case <-s.opts.hooks.resync:
+			return true, errResync{errors.New("resync requested by a test")}
 		case resp, ok := <-events:
 			if !ok {
 				return true, errResync{errors.New("watch channel closed")}
@@ -427,6 +437,9 @@ func (s *Source) apply(events []*clientv3.Event) (int64, error) {
 		if ev.PrevKv != nil {
 			e.PrevValue, e.HasPrev = ev.PrevKv.Value, true
 		}
+		// Only here, never in a list: the watch alone tells an instance
+		// that appears or goes from one that was listed.
+		s.churn.Observe(e)
 		kind, err := s.state.Apply(e)
 		s.snap.WatchEvents[registry.WatchEvent{Kind: kind.String(), Type: e.Type.String()}]++
 		if err != nil {

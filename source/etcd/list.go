@@ -39,9 +39,10 @@ func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.S
 		}
 		rev = p.revision
 		for _, key := range p.oversized {
-			// Domains and projects are counted by their keys alone; a
-			// service or instance cannot be counted without its value.
-			if k, _ := s.layout.Parse(key); k.Kind == registry.KindDomain || k.Kind == registry.KindProject {
+			// Domains, projects and schema summaries are counted by their
+			// keys alone; a service or instance cannot be counted without
+			// its value.
+			if k, _ := s.layout.Parse(key); k.Kind == registry.KindDomain || k.Kind == registry.KindProject || k.Kind == registry.KindSchema {
 				if _, err := state.Apply(registry.Event{Type: registry.Put, Key: key}); err != nil {
 					return nil, 0, origin{}, err
 				}
@@ -142,7 +143,9 @@ func (l *lister) splitPoints(kind registry.Kind) []string {
 		for _, dp := range l.projects {
 			points = append(points, l.s.layout.Prefix(kind)+dp)
 		}
-	case registry.KindInstance:
+	case registry.KindInstance, registry.KindSchema:
+		// Schema summary keys are laid out as instance keys are:
+		// {domain}/{project}/{serviceId}/{id}.
 		for _, dp := range l.projects {
 			points = append(points, l.s.layout.Prefix(kind)+dp)
 			for _, id := range l.services[dp] {

@@ -20,33 +20,44 @@ var errEmptyDump = errors.New("empty dump")
 // fetchRegistry reads and counts the dump of ep. Decode errors are counted
 // in the returned array, to be added to the totals only if the poll
 // succeeds.
-func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.State, [registry.NumKinds]uint64, error) {
+func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.State, []instanceID, [registry.NumKinds]uint64, error) {
 	var decodeErrs [registry.NumKinds]uint64
 	resp, cancel, err := s.get(ctx, ep, pathDump, http.Header{"X-Domain-Name": {"default"}}, true)
 	if err != nil {
-		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
+		return nil, nil, decodeErrs, fmt.Errorf("dump: %w", err)
 	}
 	defer cancel()
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeErrs, fmt.Errorf("dump: %w", s.newStatusError(ep, "GET "+pathDump, resp))
+		return nil, nil, decodeErrs, fmt.Errorf("dump: %w", s.newStatusError(ep, "GET "+pathDump, resp))
 	}
 	onError := func(kind registry.Kind, key []byte, err error) {
 		decodeErrs[kind]++
 		s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Load(kind)+decodeErrs[kind])
 	}
-	state, err := parseDump(resp.Body, s.layout, s.opts.rules(), onError)
+	var ids []instanceID
+	state, err := parseDumpWith(resp.Body, s.layout, s.opts.rules(), onError, func(key []byte) {
+		if id, ok := s.instances.id(key); ok {
+			ids = append(ids, id)
+		}
+	})
 	if err != nil {
-		return nil, decodeErrs, fmt.Errorf("dump: %w", err)
+		return nil, nil, decodeErrs, fmt.Errorf("dump: %w", err)
 	}
-	return state, decodeErrs, nil
+	return state, ids, decodeErrs, nil
 }
 
 // dumpParser reads the body of GET /v4/default/admin/dump?options=cache:
 //
 //	{"cache":{"services":[{"key":…,"rev":…,"value":{MicroService}}, …],
 //	          "serviceIndexes":[…], "serviceAliases":[…],
+//	          "summaries":[{"key":…,"value":"…"}, …],
 //	          "instances":[{"key":…,"value":{Instance}}, …], …}}
+//
+// "summaries" are the schema summary keys (Service Center's dump.Cache in
+// pkg/dump/dump.go, filled from the same cache its
+// service_center_db_schema_total counts); they are counted by key, and left
+// out of the dump when there are none.
 //
 // It streams the body token by token: only one entry of the services and
 // instances arrays is held at a time, and the other arrays are skipped
@@ -62,6 +73,8 @@ type dumpParser struct {
 	layout  registry.Layout
 	state   *registry.State
 	onError registry.DecodeErrorFunc
+	// onInstance, if set, hears the key of every instance entry applied.
+	onInstance func(key []byte)
 
 	sawCache    bool
 	sawServices bool
@@ -83,15 +96,23 @@ type dumpEntry struct {
 // parseDump parses a dump and returns the counted state. Bad entries go to
 // onError and are skipped; a malformed, truncated or empty body is an error.
 func parseDump(r io.Reader, layout registry.Layout, rules registry.Rules, onError registry.DecodeErrorFunc) (*registry.State, error) {
+	return parseDumpWith(r, layout, rules, onError, nil)
+}
+
+// parseDumpWith is parseDump that also tells onInstance, if set, the key of
+// every instance entry under the instances prefix.
+func parseDumpWith(r io.Reader, layout registry.Layout, rules registry.Rules, onError registry.DecodeErrorFunc,
+	onInstance func(key []byte)) (*registry.State, error) {
 	if onError == nil {
 		onError = func(registry.Kind, []byte, error) {}
 	}
 	p := &dumpParser{
-		dec:     json.NewDecoder(r),
-		layout:  layout,
-		state:   registry.NewState(layout, rules, onError),
-		onError: onError,
-		seen:    map[string]struct{}{},
+		dec:        json.NewDecoder(r),
+		layout:     layout,
+		state:      registry.NewState(layout, rules, onError),
+		onError:    onError,
+		onInstance: onInstance,
+		seen:       map[string]struct{}{},
 	}
 	if err := p.parse(); err != nil {
 		return nil, err
@@ -167,6 +188,8 @@ func (p *dumpParser) parseCache() error {
 			p.sawServices = true
 		case "instances":
 			err = p.parseEntries(registry.KindInstance)
+		case "summaries":
+			err = p.parseEntries(registry.KindSchema)
 		default:
 			err = skipValue(p.dec)
 		}
@@ -222,6 +245,14 @@ func (p *dumpParser) apply(kind registry.Kind, key, value []byte) {
 	}
 	if len(value) == 0 { // no value at all: let State report it as bad
 		value = nil
+	}
+	if kind == registry.KindInstance && p.onInstance != nil {
+		p.onInstance(key)
+	}
+	if kind == registry.KindSchema {
+		// Counted by key; a schema makes no domain or project of its own.
+		_, _ = p.state.Apply(registry.Event{Type: registry.Put, Key: key})
+		return
 	}
 	p.noteDomainProject(key[len(prefix):], key)
 	// State only returns ErrInconsistent, which a Put on a fresh state

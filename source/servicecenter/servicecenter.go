@@ -134,8 +134,13 @@ type Source struct {
 	logMu   sync.Mutex
 	lastLog map[string]time.Time
 
-	mu    sync.Mutex // guards state and snap
+	// Poll goroutine only: the instances of the last successful poll, to
+	// count what the next one adds and removes.
+	instances instanceSet
+
+	mu    sync.Mutex // guards state, churn and snap
 	state *registry.State
+	churn *registry.ChurnCounter
 	snap  registry.Snapshot // counters and health; Counts filled on demand
 }
 
@@ -195,6 +200,8 @@ func New(o Options) (*Source, error) {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
 	}
 	s.state = registry.NewState(s.layout, o.rules(), nil)
+	s.churn = registry.NewChurnCounter(s.layout)
+	s.instances = newInstanceSet(s.layout)
 	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil
 }
@@ -207,7 +214,7 @@ func (s *Source) Name() string { return s.opts.Name }
 func (s *Source) Snapshot() registry.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sourcekit.Snapshot(s.snap, s.state, &s.decodeErrors)
+	return sourcekit.Snapshot(s.snap, s.state, s.churn, &s.decodeErrors)
 }
 
 // Services returns the source's per-service counts.
@@ -272,7 +279,7 @@ func (s *Source) pollOnce(ctx context.Context) error {
 	var failures []string
 	for _, i := range s.candidates(s.current) {
 		ep := s.endpoints[i]
-		state, decodeErrs, err := s.fetchRegistry(ctx, ep)
+		state, ids, decodeErrs, err := s.fetchRegistry(ctx, ep)
 		var alarms []scAlarm
 		if err == nil {
 			alarms, err = s.fetchAlarms(ctx, ep)
@@ -302,7 +309,7 @@ func (s *Source) pollOnce(ctx context.Context) error {
 				"previous", s.endpoints[s.current].name)
 		}
 		s.current = i
-		s.commit(state, decodeErrs, start)
+		s.commit(state, ids, decodeErrs, start)
 		s.authSucceeded()
 		s.mirrorAlarms(ep.name, alarms)
 		return nil
@@ -350,11 +357,12 @@ func (s *Source) candidates(first int) []int {
 	return append(healthy, others...)
 }
 
-func (s *Source) commit(state *registry.State, decodeErrs [registry.NumKinds]uint64, start time.Time) {
+func (s *Source) commit(state *registry.State, ids []instanceID, decodeErrs [registry.NumKinds]uint64, start time.Time) {
 	for k, n := range decodeErrs {
 		s.decodeErrors.Add(registry.Kind(k), n)
 	}
 	s.mu.Lock()
+	s.instances.replace(ids, s.churn)
 	s.state = state
 	s.snap.Up, s.snap.Synced = true, true
 	s.snap.LastSync = time.Now()

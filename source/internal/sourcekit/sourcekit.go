@@ -54,9 +54,10 @@ func NewSnapshot(name, typ string) registry.Snapshot {
 }
 
 // Snapshot is what a source's Snapshot returns: snap with its maps
-// copied, the counts of state and the decode errors. The caller holds the
-// lock that guards snap and state.
-func Snapshot(snap registry.Snapshot, state *registry.State, errs *DecodeErrors) registry.Snapshot {
+// copied, the counts of state, the churn counters and the decode errors.
+// The caller holds the lock that guards snap, state and churn.
+func Snapshot(snap registry.Snapshot, state *registry.State, churn *registry.ChurnCounter, errs *DecodeErrors) registry.Snapshot {
+	snap.Churn = churn.Churn()
 	snap.Syncs = maps.Clone(snap.Syncs)
 	snap.WatchEvents = maps.Clone(snap.WatchEvents)
 	snap.Counts = state.Counts()

@@ -59,7 +59,13 @@ func TestSnapshotCopies(t *testing.T) {
 	var d DecodeErrors
 	d.Add(registry.KindInstance, 4)
 	state := registry.NewState(registry.NewLayout("/cse-sr"), registry.Rules{}, nil)
-	got := Snapshot(snap, state, &d)
+	churn := registry.NewChurnCounter(registry.NewLayout("/cse-sr"))
+	churn.Add(registry.DomainProject{Domain: "d", Project: "p"}, 1, 0)
+	got := Snapshot(snap, state, churn, &d)
+	got.Churn.Registrations[registry.DomainProject{Domain: "d", Project: "p"}]++
+	if churn.Churn().Registrations[registry.DomainProject{Domain: "d", Project: "p"}] != 1 {
+		t.Error("the snapshot shares its churn counters with the source")
+	}
 	got.Syncs["success"]++
 	got.WatchEvents[registry.WatchEvent{Kind: "instance", Type: "PUT"}]++
 	if snap.Syncs["success"] != 0 || len(snap.WatchEvents) != 0 {
