@@ -101,6 +101,8 @@ func assertCaughtUp(t *testing.T, s *Source, c *clientv3.Client, when string) {
 	for name, pair := range map[string][2]any{
 		"domains": {got.Domains, want.Domains}, "projects": {got.Projects, want.Projects},
 		"services": {got.Services, want.Services}, "instances": {got.Instances, want.Instances},
+		"orphans": {got.Orphans, want.Orphans}, "schemas": {got.Schemas, want.Schemas},
+		"Service Center's instances": {got.ServiceCenter, want.ServiceCenter},
 	} {
 		if fmt.Sprint(pair[0]) != fmt.Sprint(pair[1]) {
 			t.Fatalf("%s: %s differ from etcd:\n got %v\nwant %v", when, name, pair[0], pair[1])
@@ -108,20 +110,48 @@ func assertCaughtUp(t *testing.T, s *Source, c *clientv3.Client, when string) {
 	}
 }
 
+// assertChurn compares the source's registrations and deregistrations
+// with what the world did since its ResetChurn; the source must be caught
+// up (assertCaughtUp).
+func assertChurn(t *testing.T, s *Source, w *registrytest.World, when string) {
+	t.Helper()
+	got := s.Snapshot().Churn
+	if fmt.Sprint(got.Registrations) != fmt.Sprint(w.Churn.Registrations) ||
+		fmt.Sprint(got.Deregistrations) != fmt.Sprint(w.Churn.Deregistrations) {
+		t.Fatalf("%s: churn differs from what was written:\n got +%v -%v\nwant +%v -%v", when,
+			got.Registrations, got.Deregistrations, w.Churn.Registrations, w.Churn.Deregistrations)
+	}
+}
+
 func TestRandomChangesKeepCountsExact(t *testing.T) {
 	server := registrytest.StartEtcd(t, embedetcd.Options{})
 	c := registrytest.Client(t, server.Endpoint)
 	w := registrytest.NewWorld(t, c, 1)
+	w.AddServiceCenter()
 	for i := 0; i < 40; i++ { // a registry to list first
 		w.RandomOp()
 	}
+	w.ResetChurn() // the list counts nothing
 	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
 	assertCaughtUp(t, s, c, "after the initial list")
+	assertChurn(t, s, w, "after the initial list")
+	var orphans, schemas, serviceCenter bool
 	for batch := 0; batch < 12; batch++ {
+		if batch%4 == 0 {
+			w.AddServiceCenter() // a replica of another version
+		}
 		for i := 0; i < 25; i++ {
 			w.RandomOp()
 		}
 		assertCaughtUp(t, s, c, fmt.Sprintf("after batch %d", batch))
+		assertChurn(t, s, w, fmt.Sprintf("after batch %d", batch))
+		counts := s.Snapshot().Counts
+		orphans = orphans || len(counts.Orphans) > 0
+		schemas = schemas || len(counts.Schemas) > 0
+		serviceCenter = serviceCenter || counts.ServiceCenter.Instances != [registry.NumStatuses]int64{}
+	}
+	if !orphans || !schemas || !serviceCenter {
+		t.Errorf("the random registry never had orphans (%v), schemas (%v) or Service Center instances (%v)", orphans, schemas, serviceCenter)
 	}
 	snap := s.Snapshot()
 	if snap.DecodeErrors["instance"] == 0 {
@@ -141,6 +171,7 @@ func TestLeaseExpiryRemovesInstances(t *testing.T) {
 	w := registrytest.NewWorld(t, c, 3)
 	w.AddService()
 	s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
+	wait.For(t, "sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
 	lease, err := c.Grant(context.Background(), 1) // a real expiry, one second
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +182,40 @@ func TestLeaseExpiryRemovesInstances(t *testing.T) {
 		return total(s.Snapshot().Counts.Instances) == 0
 	})
 	assertCaughtUp(t, s, c, "after expiry")
+	dp := registry.DomainProject{Domain: w.Services[0].Domain, Project: w.Services[0].Project}
+	if churn := s.Snapshot().Churn; churn.Registrations[dp] != 1 || churn.Deregistrations[dp] != 1 {
+		t.Errorf("after a registration and its lease's expiry: +%v -%v, want 1 and 1 in %v", churn.Registrations, churn.Deregistrations, dp)
+	}
+}
+
+// TestRelistKeepsChurnCounters: the counters go on across a relist,
+// neither reset nor raised by the registry listed again.
+func TestRelistKeepsChurnCounters(t *testing.T) {
+	server := registrytest.StartEtcd(t, embedetcd.Options{})
+	c := registrytest.Client(t, server.Endpoint)
+	w := registrytest.NewWorld(t, c, 13)
+	w.AddServiceCenter()
+	for i := 0; i < 30; i++ {
+		w.RandomOp()
+	}
+	w.ResetChurn()
+	resync := make(chan struct{})
+	s, _ := runSource(t, etcdConfig(server.Endpoint), func(o *Options) { o.hooks.resync = resync })
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 30; i++ {
+			w.RandomOp()
+		}
+		assertCaughtUp(t, s, c, fmt.Sprintf("round %d", round))
+		assertChurn(t, s, w, fmt.Sprintf("round %d", round))
+		syncs := s.Snapshot().Syncs["success"]
+		resync <- struct{}{}
+		wait.For(t, "the relist", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] > syncs })
+		assertCaughtUp(t, s, c, fmt.Sprintf("relist after round %d", round))
+		assertChurn(t, s, w, fmt.Sprintf("relist after round %d", round))
+	}
+	if churn := s.Snapshot().Churn; len(churn.Registrations) == 0 || len(churn.Deregistrations) == 0 {
+		t.Errorf("no churn to keep: +%v -%v", churn.Registrations, churn.Deregistrations)
+	}
 }
 
 func total(m map[registry.InstanceGroup]int64) (n int64) {
@@ -190,6 +255,11 @@ func TestCompactionPastWatchRevisionResyncs(t *testing.T) {
 	})
 	wait.For(t, "second sync", 10*time.Second, func() bool { return s.Snapshot().Syncs["success"] >= 2 })
 	assertCaughtUp(t, s, c, "after the resync")
+	// What changed between the two lists was seen by no watch: the
+	// second list counts none of it.
+	if churn := s.Snapshot().Churn; len(churn.Registrations)+len(churn.Deregistrations) != 0 {
+		t.Errorf("a relist counted churn: +%v -%v", churn.Registrations, churn.Deregistrations)
+	}
 	if down, _ := rec.state(); down || rec.downs != 0 {
 		t.Error("compaction reported the backend as down")
 	}
@@ -222,6 +292,12 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 	if counts.Services[registry.ServiceGroup{Domain: "default", Project: "default", Framework: "UNKNOWN", FrameworkVersion: "UNKNOWN"}] != 1 ||
 		total(counts.Instances) != 2 || counts.Instances[registry.InstanceGroup{Domain: "stray", Project: "proj", Status: "DOWN"}] != 1 {
 		t.Errorf("global service kept on request: services %v instances %v", counts.Services, counts.Instances)
+	}
+	if fmt.Sprint(counts.Orphans) != "map[{zzz proj}:1]" {
+		t.Errorf("orphans %v, want the DOWN instance of zzz/proj", counts.Orphans)
+	}
+	if want := (registry.ServiceCenterCounts{Services: 1, Instances: [registry.NumStatuses]int64{1}}); counts.ServiceCenter != want {
+		t.Errorf("Service Center's instances %+v, want %+v whatever the rules", counts.ServiceCenter, want)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +32,13 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 	}
 	// Service Center's gauges, written out independently of
 	// registry.State: services that exist and are not global (default
-	// rules: only SERVICECENTER is global), and the instances of those.
+	// rules: only SERVICECENTER is global), and the instances of those;
+	// instances of no service at all are orphans; schema summaries count
+	// by key; SERVICECENTER's instances count apart.
 	counts = registry.NewCounts()
 	counted := map[string]registry.ServiceGroup{} // domain/project/service id
+	stored := map[string]bool{}                   // every service key
+	serviceCenter := map[string]bool{}            // SERVICECENTER's ids
 	type inst struct{ service, status string }
 	var instances []inst
 	for _, kv := range resp.Kvs {
@@ -43,7 +48,10 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 			counts.Domains[parts[1]] = struct{}{}
 		case parts[0] == "projects" && len(parts) == 3:
 			counts.Projects[registry.DomainProject{Domain: parts[1], Project: parts[2]}] = struct{}{}
+		case parts[0] == "ms" && parts[1] == "schema-sum" && len(parts) == 6:
+			counts.Schemas[registry.DomainProject{Domain: parts[2], Project: parts[3]}]++
 		case parts[0] == "ms" && parts[1] == "files" && len(parts) == 5:
+			stored[strings.Join(parts[2:5], "/")] = true
 			var doc struct {
 				AppID       string `json:"appId"`
 				ServiceName string `json:"serviceName"`
@@ -52,6 +60,10 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 			}
 			if json.Unmarshal(kv.Value, &doc) != nil {
 				continue
+			}
+			if parts[2] == "default" && parts[3] == "default" && doc.AppID == "default" && doc.ServiceName == "SERVICECENTER" {
+				counts.ServiceCenter.Services++
+				serviceCenter[strings.Join(parts[2:5], "/")] = true
 			}
 			if parts[2] == "default" && parts[3] == "default" && doc.AppID == "default" &&
 				(doc.ServiceName == "SERVICECENTER" || doc.Alias == "SERVICECENTER") {
@@ -78,6 +90,13 @@ func CountFromEtcd(t testing.TB, c *clientv3.Client) (counts registry.Counts, re
 		if g, ok := counted[i.service]; ok {
 			counts.Instances[registry.InstanceGroup{Domain: g.Domain, Project: g.Project, Status: i.status}]++
 		}
+		if serviceCenter[i.service] {
+			counts.ServiceCenter.Instances[slices.Index(registry.InstanceStatuses, i.status)]++
+		}
+		if !stored[i.service] {
+			parts := strings.Split(i.service, "/")
+			counts.Orphans[registry.DomainProject{Domain: parts[0], Project: parts[1]}]++
+		}
 	}
 	return counts, resp.Header.Revision
 }
@@ -99,6 +118,28 @@ type World struct {
 	rnd      *rand.Rand
 	Services []Service
 	next     int
+	// Churn is what the world did to instances since ResetChurn:
+	// instance keys it created and deleted (or expired), per domain and
+	// project.
+	Churn registry.Churn
+}
+
+// ResetChurn sets the world's churn to 0: call it where a source's counters
+// start (before its first list).
+func (w *World) ResetChurn() {
+	w.Churn = registry.Churn{Registrations: map[registry.DomainProject]uint64{}, Deregistrations: map[registry.DomainProject]uint64{}}
+}
+
+func (w *World) churned(s Service, registered bool) {
+	if w.Churn.Registrations == nil {
+		w.ResetChurn()
+	}
+	dp := registry.DomainProject{Domain: s.Domain, Project: s.Project}
+	if registered {
+		w.Churn.Registrations[dp]++
+	} else {
+		w.Churn.Deregistrations[dp]++
+	}
 }
 
 // UseClient points the world at a new client of the same registry (etcd
@@ -110,6 +151,9 @@ func (w *World) UseClient(c *clientv3.Client) { w.c = c }
 type Service struct {
 	Domain, Project, ID string
 	Instances           map[string]clientv3.LeaseID
+	Schemas             map[string]bool
+	// Orphaned: its document was deleted and its instances left behind.
+	Orphaned bool
 }
 
 var (
@@ -134,7 +178,7 @@ func (w *World) Del(key string) {
 func (w *World) AddService() {
 	w.next++
 	s := Service{Domain: domains[w.rnd.IntN(len(domains))], Project: projects[w.rnd.IntN(len(projects))],
-		ID: fmt.Sprintf("svc%04d", w.next), Instances: map[string]clientv3.LeaseID{}}
+		ID: fmt.Sprintf("svc%04d", w.next), Instances: map[string]clientv3.LeaseID{}, Schemas: map[string]bool{}}
 	app, name := "app", fmt.Sprintf("s%d", w.next)
 	if w.next%3 == 0 { // not from rnd, so that seeds keep their worlds
 		app = "default" // counted: most SDKs register under app default
@@ -152,6 +196,23 @@ func (w *World) AddService() {
 	w.Services = append(w.Services, s)
 }
 
+// AddServiceCenter registers Service Center's own service, SERVICECENTER
+// of app default in default/default, with an UP and a DOWN instance; the
+// random operations then treat it as any other.
+func (w *World) AddServiceCenter() {
+	w.next++
+	s := Service{Domain: "default", Project: "default", ID: fmt.Sprintf("sc%04d", w.next),
+		Instances: map[string]clientv3.LeaseID{}, Schemas: map[string]bool{}}
+	w.Put(Prefix+"/domains/default", "")
+	w.Put(Prefix+"/projects/default/default", "")
+	w.Put(Prefix+"/ms/files/default/default/"+s.ID,
+		fmt.Sprintf(`{"serviceId":%q,"appId":"default","serviceName":"SERVICECENTER","alias":"SERVICECENTER","version":"2.2.0"}`, s.ID))
+	w.Services = append(w.Services, s)
+	for _, status := range []string{"UP", "DOWN"} {
+		w.addInstanceTo(s, status)
+	}
+}
+
 func (w *World) InstanceKey(s Service, id string) string {
 	return Prefix + "/inst/files/" + s.Domain + "/" + s.Project + "/" + s.ID + "/" + id
 }
@@ -160,20 +221,24 @@ func (w *World) AddInstance() {
 	if len(w.Services) == 0 {
 		w.AddService()
 	}
-	s := w.Services[w.rnd.IntN(len(w.Services))]
+	w.addInstanceTo(w.Services[w.rnd.IntN(len(w.Services))], statuses[w.rnd.IntN(len(statuses))])
+}
+
+func (w *World) addInstanceTo(s Service, status string) {
 	w.next++
 	id := fmt.Sprintf("inst%05d", w.next)
 	lease, err := w.c.Grant(context.Background(), 300)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	value := fmt.Sprintf(`{"instanceId":%q,"serviceId":%q,"status":%q}`, id, s.ID, statuses[w.rnd.IntN(len(statuses))])
+	value := fmt.Sprintf(`{"instanceId":%q,"serviceId":%q,"status":%q}`, id, s.ID, status)
 	if w.rnd.IntN(15) == 0 {
 		value = `{"instanceId":"broken",` // malformed: counted as a decode error only
 	}
 	w.Put(w.InstanceKey(s, id), value, clientv3.WithLease(lease.ID))
 	w.Put(Prefix+"/inst/leases/"+s.Domain+"/"+s.Project+"/"+s.ID+"/"+id, fmt.Sprint(int64(lease.ID)), clientv3.WithLease(lease.ID))
 	s.Instances[id] = lease.ID
+	w.churned(s, true)
 }
 
 func (w *World) PickInstance() (Service, string, clientv3.LeaseID, bool) {
@@ -197,6 +262,7 @@ func (w *World) DeleteInstance() {
 	if s, id, _, ok := w.PickInstance(); ok {
 		w.Del(w.InstanceKey(s, id))
 		delete(s.Instances, id)
+		w.churned(s, false)
 	}
 }
 
@@ -208,6 +274,7 @@ func (w *World) ExpireInstance() {
 			w.t.Fatal(err)
 		}
 		delete(s.Instances, id)
+		w.churned(s, false)
 	}
 }
 
@@ -219,9 +286,55 @@ func (w *World) DeleteService() {
 	s := w.Services[i]
 	for id := range s.Instances {
 		w.Del(w.InstanceKey(s, id))
+		w.churned(s, false)
+	}
+	for id := range s.Schemas {
+		w.Del(w.SchemaKey(s, id))
 	}
 	w.Del(Prefix + "/ms/files/" + s.Domain + "/" + s.Project + "/" + s.ID)
 	w.Services = append(w.Services[:i], w.Services[i+1:]...)
+}
+
+// OrphanService deletes a service's document and leaves its instances
+// (and schemas) behind, as a failed unregistration can: its instances
+// become orphans, counted by no instance gauge.
+func (w *World) OrphanService() {
+	if len(w.Services) == 0 {
+		return
+	}
+	i := w.rnd.IntN(len(w.Services))
+	s := w.Services[i]
+	w.Del(Prefix + "/ms/files/" + s.Domain + "/" + s.Project + "/" + s.ID)
+	w.Services[i].Orphaned = true
+}
+
+// SchemaKey is the key of a schema summary of s.
+func (w *World) SchemaKey(s Service, id string) string {
+	return Prefix + "/ms/schema-sum/" + s.Domain + "/" + s.Project + "/" + s.ID + "/" + id
+}
+
+// PutSchema writes a schema summary of a service: a new one, or now and
+// then an existing one again (an update, which counts nothing new).
+func (w *World) PutSchema() {
+	if len(w.Services) == 0 {
+		return
+	}
+	s := w.Services[w.rnd.IntN(len(w.Services))]
+	id := fmt.Sprintf("schema%d", w.rnd.IntN(3))
+	w.Put(w.SchemaKey(s, id), fmt.Sprintf("%016x", w.rnd.Uint64()))
+	s.Schemas[id] = true
+}
+
+// DeleteSchema deletes a schema summary.
+func (w *World) DeleteSchema() {
+	for _, i := range w.rnd.Perm(len(w.Services)) {
+		s := w.Services[i]
+		for id := range s.Schemas {
+			w.Del(w.SchemaKey(s, id))
+			delete(s.Schemas, id)
+			return
+		}
+	}
 }
 
 func (w *World) BadKey() {
@@ -231,7 +344,7 @@ func (w *World) BadKey() {
 
 func (w *World) RandomOp() {
 	ops := []func(){w.AddService, w.AddInstance, w.AddInstance, w.AddInstance, w.ChangeStatus, w.ChangeStatus,
-		w.DeleteInstance, w.ExpireInstance, w.DeleteService, w.BadKey}
+		w.DeleteInstance, w.ExpireInstance, w.DeleteService, w.BadKey, w.OrphanService, w.PutSchema, w.PutSchema, w.DeleteSchema}
 	ops[w.rnd.IntN(len(ops))]()
 }
 
