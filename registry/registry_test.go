@@ -24,6 +24,9 @@ func TestParse(t *testing.T) {
 		{"/cse-sr/ms/files/d/p/sid", Key{Kind: KindService, Domain: "d", Project: "p", ServiceID: "sid"}, false},
 		{"/cse-sr/inst/files/d/p/sid/iid", Key{Kind: KindInstance, Domain: "d", Project: "p", ServiceID: "sid", InstanceID: "iid"}, false},
 		{"/cse-sr/inst/leases/d/p/sid/iid", Key{Kind: KindOther}, false},
+		{"/cse-sr/ms/schema-sum/d/p/sid/schema", Key{Kind: KindSchema, Domain: "d", Project: "p", ServiceID: "sid", InstanceID: "schema"}, false},
+		{"/cse-sr/ms/schema-sum/d/p/sid", Key{Kind: KindSchema}, true},
+		{"/cse-sr/ms/schemas/d/p/sid/schema", Key{Kind: KindOther}, false},
 		{"/cse-sr/ms/indexes/default/default//demo-app/gateway/0.1.0", Key{Kind: KindOther}, false},
 		{"/cse-sr/sys", Key{Kind: KindOther}, false},
 		{"/other/domains/x", Key{Kind: KindOther}, false},
@@ -51,7 +54,7 @@ func TestParse(t *testing.T) {
 		})
 	}
 	// The builders produce keys that parse back.
-	for _, k := range []string{l.DomainKey("d"), l.ProjectKey("d", "p"), l.ServiceKey("d", "p", "s"), l.InstanceKey("d", "p", "s", "i")} {
+	for _, k := range []string{l.DomainKey("d"), l.ProjectKey("d", "p"), l.ServiceKey("d", "p", "s"), l.InstanceKey("d", "p", "s", "i"), l.SchemaKey("d", "p", "s", "x")} {
 		if parsed, err := l.Parse([]byte(k)); err != nil || parsed.Kind == KindOther {
 			t.Errorf("built key %s parses as %+v, %v", k, parsed, err)
 		}
@@ -368,6 +371,15 @@ func TestRecordedRegistryMatchesServiceCenter(t *testing.T) {
 	}
 	if int64(len(c.Domains)) != wantDomains {
 		t.Errorf("domains %d, want %d", len(c.Domains), wantDomains)
+	}
+	// The recording has no orphan and no schema (its Service Center
+	// exports no service_center_db_schema_total), and Service Center's one
+	// replica, UP.
+	if len(c.Orphans) != 0 || len(c.Schemas) != 0 {
+		t.Errorf("orphans %v schemas %v, want none", c.Orphans, c.Schemas)
+	}
+	if want := (ServiceCenterCounts{Services: 1, Instances: [NumStatuses]int64{1}}); c.ServiceCenter != want {
+		t.Errorf("Service Center's instances %+v, want %+v", c.ServiceCenter, want)
 	}
 }
 
