@@ -230,7 +230,8 @@ func ptr[T any](v T) *T { return &v }
 
 func countsEqual(a, b registry.Counts) bool {
 	return maps.Equal(a.Domains, b.Domains) && maps.Equal(a.Projects, b.Projects) &&
-		maps.Equal(a.Services, b.Services) && maps.Equal(a.Instances, b.Instances)
+		maps.Equal(a.Services, b.Services) && maps.Equal(a.Instances, b.Instances) &&
+		maps.Equal(a.Orphans, b.Orphans) && maps.Equal(a.Schemas, b.Schemas) && a.ServiceCenter == b.ServiceCenter
 }
 
 // newAlarmCenter returns a real alarm center on a running bus.
@@ -597,7 +598,7 @@ func TestDecodeErrorsCountedPerPoll(t *testing.T) {
 		t.Fatal("truncated dump accepted")
 	}
 	snap := s.Snapshot()
-	want := map[string]uint64{"domain": 0, "project": 0, "service": 2, "instance": 4, "other": 0}
+	want := map[string]uint64{"domain": 0, "project": 0, "service": 2, "instance": 4, "schema": 0, "other": 0}
 	if !maps.Equal(snap.DecodeErrors, want) {
 		t.Errorf("decode errors = %v, want %v", snap.DecodeErrors, want)
 	}
