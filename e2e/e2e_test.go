@@ -268,18 +268,9 @@ scrape_configs:
 
 	wait.For(t, "exporter ready again", 60*time.Second, func() bool { s, _ := httpGet(exporterURL + "/-/ready"); return s == 200 }, e2ePoll)
 	names := metricNames(t, exporterURL)
-	pending := pendingNames(t)
 	t.Run("every metric used by rules and dashboards is exposed", func(t *testing.T) {
-		for name := range pendingIssue11Collector {
-			if names[name] {
-				t.Errorf("%s is exposed now: delete it from pendingIssue11Collector", name)
-			}
-		}
 		for _, e := range allExpressions(t) {
 			for _, name := range usedMetrics(e.expr) {
-				if _, ok := pendingIssue11Collector[name]; ok {
-					continue
-				}
 				if !names[name] {
 					t.Errorf("%s uses %s, which the exporter does not expose", e.where, name)
 				}
@@ -289,10 +280,6 @@ scrape_configs:
 
 	t.Run("every dashboard query returns data", func(t *testing.T) {
 		for _, e := range dashboardExpressions(t) {
-			if usesPending(e.expr, pending) {
-				t.Logf("%s: skipped, it reads metrics pending issue #11's collector: %s", e.where, e.expr)
-				continue
-			}
 			expr := substituteVariables(e.expr)
 			var samples []promtest.Sample
 			var err error

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"os"
 	"regexp"
-	"strings"
 	"testing"
 )
 
@@ -54,98 +52,5 @@ func TestEmptyExemptionsAreCurrent(t *testing.T) {
 		if !comparison.MatchString(expr) {
 			t.Errorf("exempted query has no comparison, so it must return data: %s", expr)
 		}
-	}
-}
-
-// pendingIssue11Collector lists, with the reason, the metrics that the
-// per-service rules and the ServiceComb / Services dashboard read
-// (docs/service-metrics.md) but that the exporter does not expose yet: issue
-// #11 shipped its rules before its collectors. TestStack skips exactly these
-// names, and the dashboard queries and recording rules built on them, in its
-// "exposed" and "returns data" checks, and fails as soon as one of them is
-// exposed, so that the list only shrinks. Whoever adds the collectors
-// deletes the list (and this comment); both checks then apply to the
-// per-service queries too.
-var pendingIssue11Collector = map[string]string{
-	"servicecomb_registry_instance_registrations_total":   "instance registrations per domain and project: issue #11's watch and poll counting",
-	"servicecomb_registry_instance_deregistrations_total": "instance deregistrations per domain and project: issue #11's watch and poll counting",
-	"servicecomb_service_center_instances":                "Service Center's own replicas: issue #11's collector",
-	"servicecomb_registry_service_usage_ratio":            "service quota usage: issue #11's collector (limits from config)",
-	"servicecomb_registry_instance_usage_ratio":           "instance quota usage: issue #11's collector (limits from config)",
-}
-
-// pendingNames returns the pending metrics and every recording rule that
-// reads one of them, directly or through another recording rule.
-func pendingNames(t *testing.T) map[string]bool {
-	t.Helper()
-	pending := map[string]bool{}
-	for name := range pendingIssue11Collector {
-		pending[name] = true
-	}
-	records := map[string]string{}
-	for _, rf := range loadRuleFiles(t) {
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					records[r.Record] = r.Expr
-				}
-			}
-		}
-	}
-	for changed := true; changed; {
-		changed = false
-		for record, expr := range records {
-			if !pending[record] && usesPending(expr, pending) {
-				pending[record] = true
-				changed = true
-			}
-		}
-	}
-	return pending
-}
-
-// seriesName matches metric names and recording rule names in PromQL.
-var seriesName = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
-
-// usesPending reports whether expr reads a name of pending.
-func usesPending(expr string, pending map[string]bool) bool {
-	for _, name := range seriesName.FindAllString(expr, -1) {
-		if pending[name] {
-			return true
-		}
-	}
-	return false
-}
-
-// TestPendingMetricsAreCurrent: every pending metric has a reason, is read
-// by a rule or a dashboard and is documented as part of the contract, so
-// that the list cannot excuse anything else.
-func TestPendingMetricsAreCurrent(t *testing.T) {
-	contract, err := os.ReadFile("../docs/service-metrics.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	used := map[string]bool{}
-	for _, e := range allExpressions(t) {
-		for _, name := range usedMetrics(e.expr) {
-			used[name] = true
-		}
-	}
-	for name, reason := range pendingIssue11Collector {
-		if strings.TrimSpace(reason) == "" {
-			t.Errorf("%s: no reason", name)
-		}
-		if !used[name] {
-			t.Errorf("pending metric %s is read by no rule or dashboard: delete it from the list", name)
-		}
-		if !strings.Contains(string(contract), "`"+name+"`") {
-			t.Errorf("pending metric %s is not in docs/service-metrics.md", name)
-		}
-	}
-	// The closure follows recording rules: the deregistration baseline is
-	// pending through servicecomb:registry_instance_deregistrations:rate.
-	if _, ok := pendingIssue11Collector["servicecomb_registry_instance_deregistrations_total"]; ok &&
-		!pendingNames(t)["servicecomb:registry_instance_deregistrations:rate_baseline"] {
-		t.Error("servicecomb:registry_instance_deregistrations:rate_baseline reads a pending metric but is not pending")
 	}
 }
