@@ -346,3 +346,34 @@ func TestEndpointPasswordsAreRedacted(t *testing.T) {
 		t.Errorf("redacted endpoints %q", got)
 	}
 }
+
+// TestSchemaSummariesListedExactly: schema summaries are counted by key
+// per domain and project, whether the list reads their prefix whole (few)
+// or cut like the instances' (more than unsplitPages pages), with or without
+// their service.
+func TestSchemaSummariesListedExactly(t *testing.T) {
+	for _, n := range []int{20, 3 * unsplitPages * 7} { // runSource's page size is 7
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			server := registrytest.StartEtcd(t, embedetcd.Options{})
+			c := registrytest.Client(t, server.Endpoint)
+			w := registrytest.NewWorld(t, c, 17)
+			for i := 0; i < 10; i++ {
+				w.AddService()
+			}
+			for i := 0; i < n; i++ {
+				s := w.Services[i%len(w.Services)]
+				w.Put(w.SchemaKey(s, fmt.Sprintf("schema-%d", i)), "h")
+			}
+			w.Put(prefix+"/ms/schema-sum/nosvc/p/ghost/s", "h") // its service never existed
+			s, _ := runSource(t, etcdConfig(server.Endpoint), nil)
+			assertCaughtUp(t, s, c, "after the list")
+			var total int64
+			for _, v := range s.Snapshot().Counts.Schemas {
+				total += v
+			}
+			if total != int64(n+1) {
+				t.Errorf("%d schemas counted, want %d", total, n+1)
+			}
+		})
+	}
+}

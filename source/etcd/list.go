@@ -125,7 +125,10 @@ func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 		l.limit = l.s.opts.PageSize
 	}
 	for n, part := range parts {
-		points := l.splitPoints(part.kind)
+		var points []string
+		if part.kind != registry.KindSchema || l.large(ctx, part.prefix) {
+			points = l.splitPoints(part.kind)
+		}
 		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
 		for i := 0; i+1 < len(bounds); i++ {
 			if !l.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1]) {
@@ -133,6 +136,20 @@ func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 			}
 		}
 	}
+}
+
+// unsplitPages is how many pages of schema summaries are read without
+// cutting their prefix: most registries have few or none, and cutting an
+// empty prefix at every project and every ServicesPerRange-th service
+// would cost thousands of requests for nothing.
+const unsplitPages = 16
+
+// large reports whether prefix holds more than unsplitPages pages of keys
+// at the list's revision (one count-only request). On an error it says yes:
+// the ranges then read it as any other prefix, and report the error.
+func (l *lister) large(ctx context.Context, prefix string) bool {
+	resp, err := l.get(ctx, prefix, clientv3.GetPrefixRangeEnd(prefix), 0, clientv3.WithCountOnly())
+	return err != nil || resp.Count > int64(unsplitPages*l.s.opts.PageSize)
 }
 
 // splitPoints returns the sorted keys at which kind's prefix is cut.
