@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 )
 
 // TestStateOrphansSchemasServiceCenter: the counts beside services and
@@ -177,5 +178,14 @@ func TestChurnCounter(t *testing.T) {
 				t.Error("Churn shares its maps with the counter")
 			}
 		})
+	}
+}
+
+// TestServiceEntryStaysSmall: the per-service entry is the state's only
+// memory that grows with the registry (nothing is kept per instance); the
+// flags for orphans and Service Center's own fit in its padding.
+func TestServiceEntryStaysSmall(t *testing.T) {
+	if size := unsafe.Sizeof(serviceEntry{}); size != 40 {
+		t.Errorf("serviceEntry is %d bytes, want 40", size)
 	}
 }
