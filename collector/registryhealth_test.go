@@ -49,6 +49,7 @@ func TestRegistryHealthCollector(t *testing.T) {
 				c := registry.NewCounts()
 				c.Projects[dp("a", "p")] = struct{}{}
 				c.Projects[dp("b", "q")] = struct{}{}
+				c.Projects[dp("c", "r")] = struct{}{} // nothing in it
 				c.Services[registry.ServiceGroup{Domain: "a", Project: "p", Framework: "x", FrameworkVersion: "1"}] = 300
 				c.Services[registry.ServiceGroup{Domain: "a", Project: "p", Framework: "y", FrameworkVersion: "1"}] = 200
 				c.Instances[registry.InstanceGroup{Domain: "a", Project: "p", Status: "UP"}] = 1000
@@ -63,21 +64,27 @@ func TestRegistryHealthCollector(t *testing.T) {
 			want: `
 servicecomb_registry_instance_deregistrations_total{domain="a",project="p",source="main"} 1
 servicecomb_registry_instance_deregistrations_total{domain="b",project="q",source="main"} 0
+servicecomb_registry_instance_deregistrations_total{domain="c",project="r",source="main"} 0
 servicecomb_registry_instance_deregistrations_total{domain="gone",project="x",source="main"} 3
 servicecomb_registry_instance_registrations_total{domain="a",project="p",source="main"} 4
 servicecomb_registry_instance_registrations_total{domain="b",project="q",source="main"} 0
+servicecomb_registry_instance_registrations_total{domain="c",project="r",source="main"} 0
 servicecomb_registry_instance_registrations_total{domain="gone",project="x",source="main"} 0
 servicecomb_registry_instance_usage_ratio{domain="a",project="p",source="main"} 0.01
 servicecomb_registry_instance_usage_ratio{domain="b",project="q",source="main"} 0
+servicecomb_registry_instance_usage_ratio{domain="c",project="r",source="main"} 0
 servicecomb_registry_instance_usage_ratio{domain="gone",project="x",source="main"} 0
 servicecomb_registry_orphan_instances{domain="a",project="p",source="main"} 0
 servicecomb_registry_orphan_instances{domain="b",project="q",source="main"} 2
+servicecomb_registry_orphan_instances{domain="c",project="r",source="main"} 0
 servicecomb_registry_orphan_instances{domain="gone",project="x",source="main"} 0
 servicecomb_registry_schemas{domain="a",project="p",source="main"} 7
 servicecomb_registry_schemas{domain="b",project="q",source="main"} 0
+servicecomb_registry_schemas{domain="c",project="r",source="main"} 0
 servicecomb_registry_schemas{domain="gone",project="x",source="main"} 0
 servicecomb_registry_service_usage_ratio{domain="a",project="p",source="main"} 0.01
 servicecomb_registry_service_usage_ratio{domain="b",project="q",source="main"} 0
+servicecomb_registry_service_usage_ratio{domain="c",project="r",source="main"} 0
 servicecomb_registry_service_usage_ratio{domain="gone",project="x",source="main"} 0
 servicecomb_service_center_instances{source="main",status="DOWN"} 2
 servicecomb_service_center_instances{source="main",status="UP"} 0

@@ -66,7 +66,9 @@ func TestSourcesAgreeOnRecordedRegistry(t *testing.T) {
 	t.Cleanup(sc.Close)
 
 	cfgFile := filepath.Join(t.TempDir(), "config.yml")
-	writeFile(t, cfgFile, fmt.Sprintf("sources:\n  - name: etcd\n    etcd:\n      endpoints: [%s]\n"+
+	// Small quotas, so that the ratios are checked against the configuration.
+	writeFile(t, cfgFile, fmt.Sprintf("registry:\n  quota:\n    services: 4\n    instances: 8\n"+
+		"sources:\n  - name: etcd\n    etcd:\n      endpoints: [%s]\n"+
 		"  - name: sc\n    servicecenter:\n      endpoints: [%s]\n      poll_interval: 200ms\n", etcdEndpoint, sc.URL))
 	e := startExporter(t, "--config.file", cfgFile)
 	e.waitFor("ready", func() bool { s, _ := e.get("/-/ready", nil); return s == 200 })
@@ -78,6 +80,9 @@ func TestSourcesAgreeOnRecordedRegistry(t *testing.T) {
 	for _, series := range []string{
 		`servicecomb_service_center_instances{status="UP"} 1`,
 		`servicecomb_registry_instance_registrations_total{domain="default",project="default"} 0`,
+		// search-svc and its two instances, of quotas 4 and 8.
+		`servicecomb_registry_service_usage_ratio{domain="tenant-a",project="proj-x"} 0.25`,
+		`servicecomb_registry_instance_usage_ratio{domain="tenant-a",project="proj-x"} 0.25`,
 	} {
 		if !slices.Contains(bySource["etcd"], series) {
 			t.Errorf("recorded registry: no %s in\n%s", series, strings.Join(bySource["etcd"], "\n"))
