@@ -140,7 +140,7 @@ servicecomb_registry_service_usage_ratio{domain="LONG",project="p",source="s"} 0
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewRegistryCollector(fakeSnapshots{tt.snap()}, nil)
+			c := NewRegistryCollector(fakeSnapshots{tt.snap()})
 			if tt.quota != nil {
 				c.SetQuota(*tt.quota)
 			}

@@ -318,7 +318,7 @@ func TestRunExitCodes(t *testing.T) {
 
 func TestExporterWithEtcdSource(t *testing.T) {
 	etcdEndpoint, c := startEtcd(t)
-	w := registrytest.NewWorld(t, c, 21)
+	w := registrytest.NewWorld(t, c, 22)
 	for i := 0; i < 60; i++ {
 		w.RandomOp()
 	}
