@@ -165,9 +165,9 @@ func TestChurnCounter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewChurnCounter(l)
+			c := NewChurnCounter()
 			for _, e := range tt.events {
-				c.Observe(e)
+				c.Observe(l, e)
 			}
 			got := c.Churn()
 			if fmt.Sprint(got.Registrations) != tt.reg || fmt.Sprint(got.Deregistrations) != tt.dereg {

@@ -338,6 +338,15 @@ func TestApplyConfig(t *testing.T) {
 		s := e.snapshot("a")
 		return s.Synced && s.Syncs["success"] == 1
 	})
+	// Its counters go on: its first list counts nothing, the next
+	// registration adds to what the replaced Source counted.
+	if got := e.snapshot("a").Churn.Registrations[dp]; got != 1 {
+		t.Errorf("registrations after a restart: %d, want 1 (kept)", got)
+	}
+	if _, err := c.Put(context.Background(), registrytest.Prefix+"/inst/files/d/p/s/j", `{"status":"UP"}`); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the next registration counted on top", 10*time.Second, func() bool { return e.snapshot("a").Churn.Registrations[dp] == 2 })
 	dump := e.manager.Dump()
 	if len(dump.Sources) != 1 || dump.Sources[0].Source != "a" {
 		t.Errorf("dump: %+v", dump)

@@ -68,6 +68,10 @@ type Options struct {
 	PerService bool
 	Logger     log.Logger
 	Status     StatusReporter
+	// Churn receives the instance registrations and deregistrations seen
+	// in the watch. The source manager passes the same one to every Source
+	// it builds for one configured source; nil gives the source its own.
+	Churn *registry.ChurnCounter
 
 	// Tuning, mostly for tests; zero means the default.
 	PageSize         int
@@ -168,7 +172,9 @@ func New(o Options) (*Source, error) {
 		endpoints: redactedEndpoints(o.Config.Endpoints),
 	}
 	s.state = registry.NewState(s.layout, o.rules(), s.decodeError)
-	s.churn = registry.NewChurnCounter(s.layout)
+	if s.churn = o.Churn; s.churn == nil {
+		s.churn = registry.NewChurnCounter()
+	}
 	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil
 }
@@ -439,7 +445,7 @@ func (s *Source) apply(events []*clientv3.Event) (int64, error) {
 		}
 		// Only here, never in a list: the watch alone tells an instance
 		// that appears or goes from one that was listed.
-		s.churn.Observe(e)
+		s.churn.Observe(s.layout, e)
 		kind, err := s.state.Apply(e)
 		s.snap.WatchEvents[registry.WatchEvent{Kind: kind.String(), Type: e.Type.String()}]++
 		if err != nil {

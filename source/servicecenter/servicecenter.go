@@ -70,6 +70,9 @@ type Options struct {
 	PerService bool
 	Logger     log.Logger
 	Status     StatusReporter
+	// Churn receives the instance registrations and deregistrations found
+	// between two polls; as etcd.Options.Churn.
+	Churn *registry.ChurnCounter
 	// Alarms receives Service Center's alarms and AuthenticationFailed;
 	// nil leaves them alone.
 	Alarms Alarms
@@ -200,7 +203,9 @@ func New(o Options) (*Source, error) {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
 	}
 	s.state = registry.NewState(s.layout, o.rules(), nil)
-	s.churn = registry.NewChurnCounter(s.layout)
+	if s.churn = o.Churn; s.churn == nil {
+		s.churn = registry.NewChurnCounter()
+	}
 	s.instances = newInstanceSet(s.layout)
 	s.snap = sourcekit.NewSnapshot(o.Name, Type)
 	return s, nil

@@ -59,7 +59,7 @@ func TestSnapshotCopies(t *testing.T) {
 	var d DecodeErrors
 	d.Add(registry.KindInstance, 4)
 	state := registry.NewState(registry.NewLayout("/cse-sr"), registry.Rules{}, nil)
-	churn := registry.NewChurnCounter(registry.NewLayout("/cse-sr"))
+	churn := registry.NewChurnCounter()
 	churn.Add(registry.DomainProject{Domain: "d", Project: "p"}, 1, 0)
 	got := Snapshot(snap, state, churn, &d)
 	got.Churn.Registrations[registry.DomainProject{Domain: "d", Project: "p"}]++
