@@ -109,6 +109,15 @@ func boundLabel(v string) string {
 }
 
 // ratio is n / limit; the configuration keeps limit above 0.
+//
+// Per domain and project on purpose: Service Center checks its quotas
+// against the caller's domain and project (quota.Apply in its
+// server/plugin/quota/quota.go, through disco.ServiceUsage), while its
+// service_center_db_service_usage and …_instance_usage gauges divide the
+// total of every domain by the same limit (ServiceUsageSet and
+// InstanceUsageSet in server/metrics/meta_reporter.go). The per-project ratio
+// is the one that says a registration is about to be refused; summed by
+// source it is Service Center's gauge.
 func ratio(n, limit int64) float64 {
 	if limit <= 0 {
 		return 0
