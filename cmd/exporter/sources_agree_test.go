@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -167,13 +166,6 @@ func (e *exporterUnderTest) registrySeries(t *testing.T) map[string][]string {
 		slices.Sort(lines)
 	}
 	return out
-}
-
-func value(m *dto.Metric) float64 {
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }
 
 func agree(bySource map[string][]string) bool {
