@@ -78,7 +78,10 @@ type Manager struct {
 	// logins paces the logins of each Service Center source across the
 	// Sources a reload builds for it, so that a reload does not reset it.
 	logins map[string]*servicecenter.LoginLimiter
-	wg     sync.WaitGroup
+	// churn holds each source's registration counters across the Sources a
+	// reload builds for it, so that a restart does not reset them.
+	churn map[string]*registry.ChurnCounter
+	wg    sync.WaitGroup
 
 	// pending holds the alarm changes decided under mu, in order, until
 	// applyAlarms applies them outside mu; applying serialises that.
@@ -100,7 +103,7 @@ func NewManager(logger log.Logger, alarms Alarms) *Manager {
 		logger = log.NewNopLogger()
 	}
 	return &Manager{logger: logger, alarms: alarms, down: map[string]string{},
-		logins: map[string]*servicecenter.LoginLimiter{}}
+		logins: map[string]*servicecenter.LoginLimiter{}, churn: map[string]*registry.ChurnCounter{}}
 }
 
 // ApplyConfig makes the running sources match cfg: unchanged sources keep
@@ -157,6 +160,7 @@ func (m *Manager) applyConfig(cfg *config.Config) ([]*running, error) {
 	for _, st := range change.Stopped {
 		name := st.Key
 		if st.Removed {
+			delete(m.churn, name)
 			// Removed: its limiter and its AuthenticationFailed go too.
 			if _, ok := m.logins[name]; ok {
 				delete(m.logins, name)
@@ -215,6 +219,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			PerService:     reg.PerService.Enabled,
 			Logger:         logger,
 			Status:         status,
+			Churn:          m.churnCounterLocked(sc.Name),
 		})
 		if err != nil {
 			return nil, nil, err
@@ -236,6 +241,7 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			Status:         status,
 			Alarms:         m.alarms,
 			Logins:         m.loginLimiterLocked(sc.Name),
+			Churn:          m.churnCounterLocked(sc.Name),
 		})
 		if err != nil {
 			return nil, nil, err
@@ -244,6 +250,17 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			serviceCenterFingerprint{Config: *sc.ServiceCenter, Password: password, Registry: reg}, nil
 	}
 	return nil, nil, fmt.Errorf("no source type set")
+}
+
+// churnCounterLocked returns the registration counters of the source
+// name, the same for every Source built for it.
+func (m *Manager) churnCounterLocked(name string) *registry.ChurnCounter {
+	c := m.churn[name]
+	if c == nil {
+		c = registry.NewChurnCounter()
+		m.churn[name] = c
+	}
+	return c
 }
 
 // loginLimiterLocked returns the login limiter of the Service Center
