@@ -152,7 +152,7 @@ type State struct {
 // far below any other source of error, and no key is ever stored.
 type serviceKey [2]uint64
 
-// serviceEntry is what State knows of one service id, 72 bytes and, while
+// serviceEntry is what State knows of one service id, 64 bytes and, while
 // the per-service counts are on, one string. It exists while the service
 // document or any of its instances does.
 type serviceEntry struct {
