@@ -352,36 +352,37 @@ func (m *Manager) Healthy() error {
 	return errors.New(m.downDetailLocked())
 }
 
-// Snapshots returns every source's snapshot, ordered by name.
-func (m *Manager) Snapshots() []registry.Snapshot {
+// sourcesByName returns the running sources, ordered by name; their
+// snapshots are taken after the manager's lock is released.
+func (m *Manager) sourcesByName() []Source {
 	m.mu.Lock()
 	sources := make([]Source, 0, m.sources.Len())
 	for _, r := range m.sources.All() {
 		sources = append(sources, r.source)
 	}
 	m.mu.Unlock()
-	out := make([]registry.Snapshot, 0, len(sources))
-	for _, s := range sources {
-		out = append(out, s.Snapshot())
+	slices.SortFunc(sources, func(a, b Source) int { return strings.Compare(a.Name(), b.Name()) })
+	return sources
+}
+
+// Snapshots returns every source's snapshot, ordered by name.
+func (m *Manager) Snapshots() []registry.Snapshot {
+	sources := m.sourcesByName()
+	out := make([]registry.Snapshot, len(sources))
+	for i, s := range sources {
+		out[i] = s.Snapshot()
 	}
-	slices.SortFunc(out, func(a, b registry.Snapshot) int { return strings.Compare(a.Source, b.Source) })
 	return out
 }
 
 // ServiceSnapshots returns the per-service counts of every source,
 // ordered by name.
 func (m *Manager) ServiceSnapshots() []registry.ServiceSnapshot {
-	m.mu.Lock()
-	sources := make([]Source, 0, m.sources.Len())
-	for _, r := range m.sources.All() {
-		sources = append(sources, r.source)
+	sources := m.sourcesByName()
+	out := make([]registry.ServiceSnapshot, len(sources))
+	for i, s := range sources {
+		out[i] = s.Services()
 	}
-	m.mu.Unlock()
-	out := make([]registry.ServiceSnapshot, 0, len(sources))
-	for _, s := range sources {
-		out = append(out, s.Services())
-	}
-	slices.SortFunc(out, func(a, b registry.ServiceSnapshot) int { return strings.Compare(a.Source, b.Source) })
 	return out
 }
 
