@@ -189,48 +189,65 @@ func TestWatchOrderMatchesFreshList(t *testing.T) {
 	}
 }
 
-// serviceCenterGauges computes Service Center's gauges from the keys the
-// way Service Center does: walk the services, skip the global ones, count
-// each one's instances. It decodes with encoding/json and shares no code
-// with State.
-func serviceCenterGauges(kv map[string]string, globalVisible []string) []string {
+// groundTruthService is one service document as the ground truth reads
+// it with encoding/json, sharing no code with State.
+type groundTruthService struct {
+	domain, project, id string
+	framework, version  string // Service Center's labels: UNKNOWN when missing
+	doc                 struct {
+		AppID, ServiceName, Alias, Version, Environment, Level string
+		Framework                                              *struct{ Name, Version string }
+	}
+	instances []string // the instance documents
+}
+
+// eachCountedService calls fn for every service of kv that Service Center
+// counts (global ones left out), with its instances.
+func eachCountedService(kv map[string]string, globalVisible []string, fn func(groundTruthService)) {
 	global := map[string]bool{"SERVICECENTER": true}
 	for _, n := range globalVisible {
 		global[n] = true
 	}
-	services, instances := map[string]int64{}, map[string]int64{}
 	for key, value := range kv {
 		rest, ok := strings.CutPrefix(key, testPrefix+"/ms/files/")
 		if !ok {
 			continue
 		}
 		parts := strings.Split(rest, "/")
-		var doc struct {
-			AppID, ServiceName, Alias string
-			Framework                 *struct{ Name, Version string }
-		}
-		if err := json.Unmarshal([]byte(value), &doc); err != nil {
+		g := groundTruthService{domain: parts[0], project: parts[1], id: parts[2], framework: "UNKNOWN", version: "UNKNOWN"}
+		if err := json.Unmarshal([]byte(value), &g.doc); err != nil {
 			panic(err)
 		}
-		if parts[0] == "default" && parts[1] == "default" && doc.AppID == "default" &&
+		doc := g.doc
+		if g.domain == "default" && g.project == "default" && doc.AppID == "default" &&
 			(global[doc.ServiceName] && doc.ServiceName != "" || global[doc.Alias] && doc.Alias != "") {
 			continue
 		}
-		name, version := "UNKNOWN", "UNKNOWN"
 		if doc.Framework != nil && doc.Framework.Name != "" {
-			name = doc.Framework.Name
+			g.framework = doc.Framework.Name
 			if doc.Framework.Version != "" {
-				version = doc.Framework.Version
+				g.version = doc.Framework.Version
 			}
 		}
-		services[fmt.Sprintf(`service{domain=%q,project=%q,framework=%q,frameworkVersion=%q}`, parts[0], parts[1], name, version)]++
 		instPrefix := testPrefix + "/inst/files/" + rest + "/"
-		for k := range kv {
+		for k, v := range kv {
 			if strings.HasPrefix(k, instPrefix) {
-				instances[fmt.Sprintf(`instance{domain=%q,project=%q}`, parts[0], parts[1])]++
+				g.instances = append(g.instances, v)
 			}
 		}
+		fn(g)
 	}
+}
+
+// serviceCenterGauges computes Service Center's gauges from the keys the
+// way Service Center does: walk the services, skip the global ones, count
+// each one's instances.
+func serviceCenterGauges(kv map[string]string, globalVisible []string) []string {
+	services, instances := map[string]int64{}, map[string]int64{}
+	eachCountedService(kv, globalVisible, func(g groundTruthService) {
+		services[fmt.Sprintf(`service{domain=%q,project=%q,framework=%q,frameworkVersion=%q}`, g.domain, g.project, g.framework, g.version)]++
+		instances[fmt.Sprintf(`instance{domain=%q,project=%q}`, g.domain, g.project)] += int64(len(g.instances))
+	})
 	var out []string
 	for _, m := range []map[string]int64{services, instances} {
 		for k, n := range m {
@@ -265,47 +282,15 @@ func perService(s *State) []string {
 	return out
 }
 
-// directPerService computes the per-service values from the keys with
-// encoding/json, sharing no code with State: every non-global service,
-// its labels and its instances by status.
+// directPerService computes the per-service values from the keys:
+// every counted service, its labels and its instances by status.
 func directPerService(kv map[string]string, globalVisible []string) []string {
-	global := map[string]bool{"SERVICECENTER": true}
-	for _, n := range globalVisible {
-		global[n] = true
-	}
 	var out []string
-	for key, value := range kv {
-		rest, ok := strings.CutPrefix(key, testPrefix+"/ms/files/")
-		if !ok {
-			continue
-		}
-		parts := strings.Split(rest, "/")
-		var doc struct {
-			AppID, ServiceName, Alias, Version, Environment, Level string
-			Framework                                              *struct{ Name, Version string }
-		}
-		if err := json.Unmarshal([]byte(value), &doc); err != nil {
-			panic(err)
-		}
-		if parts[0] == "default" && parts[1] == "default" && doc.AppID == "default" &&
-			(global[doc.ServiceName] && doc.ServiceName != "" || global[doc.Alias] && doc.Alias != "") {
-			continue
-		}
-		name, version := "UNKNOWN", "UNKNOWN"
-		if doc.Framework != nil && doc.Framework.Name != "" {
-			name = doc.Framework.Name
-			if doc.Framework.Version != "" {
-				version = doc.Framework.Version
-			}
-		}
-		info := ServiceInfo{Domain: parts[0], Project: parts[1], Environment: doc.Environment, App: doc.AppID,
-			Service: doc.ServiceName, Version: doc.Version, ServiceID: parts[2], Framework: name, FrameworkVersion: version, Level: doc.Level}
+	eachCountedService(kv, globalVisible, func(g groundTruthService) {
+		info := ServiceInfo{Domain: g.domain, Project: g.project, Environment: g.doc.Environment, App: g.doc.AppID,
+			Service: g.doc.ServiceName, Version: g.doc.Version, ServiceID: g.id, Framework: g.framework, FrameworkVersion: g.version, Level: g.doc.Level}
 		var byStatus [NumStatuses]int32
-		instPrefix := testPrefix + "/inst/files/" + rest + "/"
-		for k, v := range kv {
-			if !strings.HasPrefix(k, instPrefix) {
-				continue
-			}
+		for _, v := range g.instances {
 			var inst struct{ Status string }
 			if err := json.Unmarshal([]byte(v), &inst); err != nil {
 				panic(err)
@@ -313,7 +298,7 @@ func directPerService(kv map[string]string, globalVisible []string) []string {
 			byStatus[slices.Index(InstanceStatuses, inst.Status)]++
 		}
 		out = append(out, fmt.Sprintf("%+v %v", info, byStatus))
-	}
+	})
 	slices.Sort(out)
 	return out
 }
