@@ -114,13 +114,7 @@ func TestStateOrphansSchemasServiceCenter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewState(l, tt.rules, nil)
-			var err error
-			for _, e := range tt.events {
-				if _, err = s.Apply(e); err != nil {
-					break
-				}
-			}
-			if !errors.Is(err, tt.wantErr) {
+			if err := applyAll(s, tt.events); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Apply error %v, want %v", err, tt.wantErr)
 			}
 			if tt.wantErr != nil {

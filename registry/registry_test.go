@@ -128,6 +128,16 @@ func svc(app, fw string) string {
 
 func inst(status string) string { return fmt.Sprintf(`{"status":%q}`, status) }
 
+// applyAll applies events in order, stopping at the first error.
+func applyAll(s *State, events []Event) error {
+	for _, e := range events {
+		if _, err := s.Apply(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func put(key, value string) Event { return Event{Type: Put, Key: []byte(key), Value: []byte(value)} }
 func update(key, prev, value string) Event {
 	return Event{Type: Put, Key: []byte(key), Value: []byte(value), PrevValue: []byte(prev), HasPrev: true}
@@ -290,13 +300,7 @@ func TestStateApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := 0
 			s := NewState(l, tt.rules, func(Kind, []byte, error) { errs++ })
-			var err error
-			for _, e := range tt.events {
-				if _, err = s.Apply(e); err != nil {
-					break
-				}
-			}
-			if !errors.Is(err, tt.wantErr) {
+			if err := applyAll(s, tt.events); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Apply error %v, want %v", err, tt.wantErr)
 			}
 			if tt.wantErr != nil {
