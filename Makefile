@@ -89,7 +89,7 @@ status-screenshot: test-deps ## regenerate docs/status-page.png from the browser
 run: build build-simulator ## the simulator on an embedded etcd and the exporter reading it (RUN_ARGS: exporter flags)
 	./scripts/run-demo.sh $(RUN_ARGS)
 
-bench: bench-notify bench-registry bench-forwarder bench-status ## every benchmark (bench-notify, bench-registry, bench-forwarder, bench-status)
+bench: bench-notify bench-registry bench-forwarder bench-status bench-services ## every benchmark (bench-notify, bench-registry, bench-forwarder, bench-status, bench-services)
 
 # Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
 # 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
@@ -97,6 +97,13 @@ bench: bench-notify bench-registry bench-forwarder bench-status ## every benchma
 BENCH_REGISTRY_INSTANCES ?= 100000,1000000
 bench-registry: ## etcd source benchmarks (BENCH_REGISTRY_INSTANCES; several minutes)
 	BENCH_REGISTRY_INSTANCES=$(BENCH_REGISTRY_INSTANCES) $(GO) test -run '^$$' -bench 'Registry' -benchtime 3x -timeout 60m ./source/etcd
+
+# Per-service metrics: the scrape of 100,000 services against GaugeVecs
+# holding the same series, the State's memory and sync cost per service.
+bench-services: ## per-service metrics: scrape against GaugeVecs, State memory, per-service on against off
+	$(GO) test -run '^$$' -bench 'ServiceScrape' -benchtime 20x -benchmem ./collector
+	$(GO) test -run '^$$' -bench 'StateMemory' -benchtime 1x ./registry
+	$(GO) test -run '^$$' -bench 'ApplyList' -benchtime 20x ./registry
 
 bench-notify: ## notify bus benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) ./notify
