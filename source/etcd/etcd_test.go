@@ -201,6 +201,8 @@ func TestRelistKeepsChurnCounters(t *testing.T) {
 	w.ResetChurn()
 	resync := make(chan struct{})
 	s, _ := runSource(t, etcdConfig(server.Endpoint), func(o *Options) { o.hooks.resync = resync })
+	// Changes made before the first list are in it, not in the counters.
+	wait.For(t, "first sync", 10*time.Second, func() bool { return s.Snapshot().Synced })
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 30; i++ {
 			w.RandomOp()
