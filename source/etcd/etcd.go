@@ -94,6 +94,8 @@ type hooks struct {
 	// resync, when it receives, ends the watch as a failed event would:
 	// the registry is listed again.
 	resync <-chan struct{}
+
+	onRange func(start, end string) // each range a list pages through
 }
 
 // Source watches one etcd. Create it with New and run it with Run.

@@ -101,6 +101,12 @@ func (s *Source) countedParts() []listPart {
 // range: every key is still read exactly once, since the ranges are
 // contiguous and cover the whole prefix, but each page only counts the keys
 // left in its own range.
+//
+// Every range costs a request, though, and against a separate etcd process
+// a request's round trip costs as much as decoding a page: a project's
+// instances are therefore cut at its services only when the first page of
+// the project's range says it holds more than rangePages pages of keys
+// (etcd sends that count with every limited range).
 type lister struct {
 	s      *Source
 	client *clientv3.Client
@@ -125,13 +131,13 @@ func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 		l.limit = l.s.opts.PageSize
 	}
 	for n, part := range parts {
-		var points []string
+		var points, finer []string
 		if part.kind != registry.KindSchema || l.large(ctx, part.prefix) {
-			points = l.splitPoints(part.kind)
+			points, finer = l.splitPoints(part.kind)
 		}
 		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
 		for i := 0; i+1 < len(bounds); i++ {
-			if !l.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1]) {
+			if !l.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1], finer) {
 				return
 			}
 		}
@@ -152,9 +158,14 @@ func (l *lister) large(ctx context.Context, prefix string) bool {
 	return err != nil || resp.Count > int64(unsplitPages*l.s.opts.PageSize)
 }
 
-// splitPoints returns the sorted keys at which kind's prefix is cut.
-func (l *lister) splitPoints(kind registry.Kind) []string {
-	var points []string
+// rangePages is how many pages of keys a range may hold before it is cut
+// at its finer split points: paging through it counts at most
+// rangePages² pages of keys in all.
+const rangePages = 4
+
+// splitPoints returns the sorted keys at which kind's prefix is cut, and
+// the sorted finer points at which a range found large is cut further.
+func (l *lister) splitPoints(kind registry.Kind) (points, finer []string) {
 	switch kind {
 	case registry.KindService:
 		for _, dp := range l.projects {
@@ -166,22 +177,29 @@ func (l *lister) splitPoints(kind registry.Kind) []string {
 		for _, dp := range l.projects {
 			points = append(points, l.s.layout.Prefix(kind)+dp)
 			for _, id := range l.services[dp] {
-				points = append(points, l.s.layout.Prefix(kind)+dp+id+"/")
+				finer = append(finer, l.s.layout.Prefix(kind)+dp+id+"/")
 			}
 		}
 	}
 	slices.Sort(points)
-	return slices.Compact(points)
+	slices.Sort(finer)
+	return slices.Compact(points), slices.Compact(finer)
 }
 
 // fetchRange sends the pages of [start, end) of part n; false means stop.
+// When its first page shows more than rangePages pages of keys in the
+// range, the rest of it is read in ranges cut at the finer points inside.
 //
 // A page is at most MaxPageBytes (the client's receive limit): a page that
 // would be larger fails without being received, and is asked again with
 // half as many keys; the page size doubles back after each page that fits.
 // A value that alone exceeds the limit is skipped and reported, by key.
-func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string) bool {
+func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string, finer []string) bool {
+	if l.s.opts.hooks.onRange != nil {
+		l.s.opts.hooks.onRange(start, end)
+	}
 	key := start
+	first := true
 	for key < end {
 		resp, err := l.get(ctx, key, end, int64(l.limit))
 		if isTooLarge(err) && l.limit > 1 {
@@ -224,8 +242,33 @@ func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, star
 			return true
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		if first && resp.Count > int64(rangePages*l.s.opts.PageSize) {
+			if inner := pointsWithin(finer, key, end); len(inner) > 0 {
+				bounds := append(append([]string{key}, inner...), end)
+				for i := 0; i+1 < len(bounds); i++ {
+					if !l.fetchRange(ctx, n, kind, bounds[i], bounds[i+1], nil) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		first = false
 	}
 	return true
+}
+
+// pointsWithin returns the sorted points strictly between start and end.
+func pointsWithin(points []string, start, end string) []string {
+	i, found := slices.BinarySearch(points, start)
+	if found {
+		i++
+	}
+	j, _ := slices.BinarySearch(points, end)
+	if i >= j {
+		return nil
+	}
+	return points[i:j]
 }
 
 // get reads up to limit keys of [key, end) at the list's revision.

@@ -34,6 +34,9 @@ func Binary(t testing.TB) string {
 type Options struct {
 	// MaxRequestBytes raises etcd's request size limit (default 1.5 MiB).
 	MaxRequestBytes int
+	// QuotaBytes raises the backend quota (default 2 GiB), for benchmarks
+	// that load large registries.
+	QuotaBytes int64
 }
 
 // Etcd is a running etcd process.
@@ -72,6 +75,9 @@ func (e *Etcd) start() {
 	}
 	if e.opts.MaxRequestBytes > 0 {
 		args = append(args, fmt.Sprintf("--max-request-bytes=%d", e.opts.MaxRequestBytes))
+	}
+	if e.opts.QuotaBytes > 0 {
+		args = append(args, fmt.Sprintf("--quota-backend-bytes=%d", e.opts.QuotaBytes))
 	}
 	e.cmd = exec.Command(e.bin, args...)
 	e.exited = binary.Start(e.t, e.cmd)
