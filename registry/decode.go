@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -128,7 +127,7 @@ func checkValue(value []byte) error {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadValue, len(value), MaxValueSize)
 	case !utf8.Valid(value):
 		return fmt.Errorf("%w: invalid UTF-8", ErrBadValue)
-	case !json.Valid(value):
+	case !validJSON(value):
 		return fmt.Errorf("%w: malformed JSON", ErrBadValue)
 	}
 	return nil
