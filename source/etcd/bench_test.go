@@ -96,12 +96,13 @@ func BenchmarkRegistry(b *testing.B) {
 }
 
 // rawRangedRead reads every counted prefix in the same ranges and pages as
-// the source, at one revision, decoding nothing: the floor for a sync.
+// the source, as many at once, at one revision, decoding nothing: the floor
+// for a sync.
 func rawRangedRead(ctx context.Context, s *Source, c *clientv3.Client) (keys int, err error) {
 	pages := make(chan page, 1)
 	go func() {
 		defer close(pages)
-		l := lister{s: s, client: c, out: pages}
+		l := lister{s: s, client: c, out: pages, workers: listWorkers}
 		l.fetchAll(ctx, s.countedParts())
 	}()
 	for p := range pages {

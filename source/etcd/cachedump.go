@@ -81,7 +81,8 @@ func (s *Source) DumpCache(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("etcd source %s (%s): %w", s.opts.Name, s.endpoints, err)
 	}
 
-	pages, stop := s.fetchPages(ctx, client, s.dumpParts())
+	// One range at a time: the dump is written in key order.
+	pages, stop := s.fetchPages(ctx, client, s.dumpParts(), 1)
 	defer stop()
 
 	cw := newCacheWriter(w, s.opts.Name)

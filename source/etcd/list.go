@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -25,7 +26,7 @@ import (
 // is decoded, so that a sync costs little more than the read itself.
 func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, origin, error) {
 	state := registry.NewState(s.layout, s.opts.rules(), s.decodeError)
-	pages, stop := s.fetchPages(ctx, client, s.countedParts())
+	pages, stop := s.fetchPages(ctx, client, s.countedParts(), listWorkers)
 	defer stop()
 	var rev int64
 	var from *origin
@@ -106,15 +107,22 @@ func (s *Source) countedParts() []listPart {
 // a request's round trip costs as much as decoding a page: a project's
 // instances are therefore cut at its services only when the first page of
 // the project's range says it holds more than rangePages pages of keys
-// (etcd sends that count with every limited range).
+// (etcd sends that count with every limited range). For the same reason a
+// sync reads up to listWorkers ranges of a prefix at once: the pages come
+// in no particular order then, which the counts do not mind.
 type lister struct {
 	s      *Source
 	client *clientv3.Client
 	out    chan<- page
-	rev    int64
-	limit  int // keys per page, halved when a page is too large
+	// workers is how many ranges of a part are read at once; 0 or 1:
+	// one after the other, in key order.
+	workers int
+	// rev is the list's revision, from its first page; it is only set
+	// while ranges are read one at a time.
+	rev int64
 
-	projects []string // "domain/project/", from the project keys
+	projects []string   // "domain/project/", from the project keys
+	mu       sync.Mutex // guards services and serviceCount
 	// services holds, per "domain/project/", every ServicesPerRange-th
 	// service id: only the split points, not every id, so that what a
 	// list holds does not grow with the services.
@@ -127,19 +135,22 @@ type lister struct {
 // for instances, the services) are read by an earlier part.
 func (l *lister) fetchAll(ctx context.Context, parts []listPart) {
 	l.services, l.serviceCount = map[string][]string{}, map[string]int{}
-	if l.limit == 0 {
-		l.limit = l.s.opts.PageSize
-	}
+	r := l.reader()
 	for n, part := range parts {
 		var points, finer []string
-		if part.kind != registry.KindSchema || l.large(ctx, part.prefix) {
+		if part.kind != registry.KindSchema || r.large(ctx, part.prefix) {
 			points, finer = l.splitPoints(part.kind)
 		}
 		bounds := append(append([]string{part.prefix}, points...), clientv3.GetPrefixRangeEnd(part.prefix))
-		for i := 0; i+1 < len(bounds); i++ {
-			if !l.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1], finer) {
+		i := 0
+		// Until a page has fixed the revision, one range at a time.
+		for ; i+1 < len(bounds) && (l.rev == 0 || l.workers <= 1 || len(bounds) == 2); i++ {
+			if !r.fetchRange(ctx, n, part.kind, bounds[i], bounds[i+1], finer) {
 				return
 			}
+		}
+		if i+1 < len(bounds) && !l.fetchConcurrently(ctx, n, part.kind, bounds[i:], finer) {
+			return
 		}
 	}
 }
@@ -153,10 +164,58 @@ const unsplitPages = 16
 // large reports whether prefix holds more than unsplitPages pages of keys
 // at the list's revision (one count-only request). On an error it says yes:
 // the ranges then read it as any other prefix, and report the error.
-func (l *lister) large(ctx context.Context, prefix string) bool {
-	resp, err := l.get(ctx, prefix, clientv3.GetPrefixRangeEnd(prefix), 0, clientv3.WithCountOnly())
-	return err != nil || resp.Count > int64(unsplitPages*l.s.opts.PageSize)
+func (r *reader) large(ctx context.Context, prefix string) bool {
+	resp, err := r.get(ctx, prefix, clientv3.GetPrefixRangeEnd(prefix), 0, clientv3.WithCountOnly())
+	return err != nil || resp.Count > int64(unsplitPages*r.s.opts.PageSize)
 }
+
+// listWorkers is how many ranges a sync reads at once. Against a separate
+// etcd process on two cores, paging four domains at once was the fastest
+// raw read (BenchmarkSyncEtcdProcess); each worker holds at most one page.
+const listWorkers = 4
+
+// fetchConcurrently sends the pages of the ranges between bounds, l.workers
+// at a time; false means stop.
+func (l *lister) fetchConcurrently(ctx context.Context, n int, kind registry.Kind, bounds, finer []string) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(l.workers, len(bounds)-1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := l.reader()
+			for i := range next {
+				// A failed range has sent its error: the others stop.
+				if !r.fetchRange(ctx, n, kind, bounds[i], bounds[i+1], finer) {
+					failed.Store(true)
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for i := 0; i+1 < len(bounds); i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return !failed.Load() && ctx.Err() == nil
+}
+
+// reader reads ranges for a lister, with a page size of its own.
+type reader struct {
+	*lister
+	limit int // keys per page, halved when a page is too large
+}
+
+func (l *lister) reader() *reader { return &reader{lister: l, limit: l.s.opts.PageSize} }
 
 // rangePages is how many pages of keys a range may hold before it is cut
 // at its finer split points: paging through it counts at most
@@ -194,7 +253,7 @@ func (l *lister) splitPoints(kind registry.Kind) (points, finer []string) {
 // would be larger fails without being received, and is asked again with
 // half as many keys; the page size doubles back after each page that fits.
 // A value that alone exceeds the limit is skipped and reported, by key.
-func (l *lister) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string, finer []string) bool {
+func (l *reader) fetchRange(ctx context.Context, n int, kind registry.Kind, start, end string, finer []string) bool {
 	if l.s.opts.hooks.onRange != nil {
 		l.s.opts.hooks.onRange(start, end)
 	}
@@ -272,7 +331,7 @@ func pointsWithin(points []string, start, end string) []string {
 }
 
 // get reads up to limit keys of [key, end) at the list's revision.
-func (l *lister) get(ctx context.Context, key, end string, limit int64, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+func (l *reader) get(ctx context.Context, key, end string, limit int64, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	opts := append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}, extra...)
 	if l.rev != 0 {
 		opts = append(opts, clientv3.WithRev(l.rev))
@@ -285,7 +344,7 @@ func (l *lister) get(ctx context.Context, key, end string, limit int64, extra ..
 // skipOversized reads the first key of [key, end), whose value alone is
 // over the receive limit, without its value; false means stop (the error
 // has been sent).
-func (l *lister) skipOversized(ctx context.Context, key, end string) (*clientv3.GetResponse, bool) {
+func (l *reader) skipOversized(ctx context.Context, key, end string) (*clientv3.GetResponse, bool) {
 	resp, err := l.get(ctx, key, end, 1, clientv3.WithKeysOnly())
 	if err != nil {
 		l.send(ctx, page{err: err})
@@ -308,6 +367,8 @@ func (l *lister) learn(kind registry.Kind, kvs []*mvccpb.KeyValue) {
 		return
 	}
 	prefix := []byte(l.s.layout.Prefix(kind))
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, kv := range kvs {
 		rest := string(bytes.TrimPrefix(kv.Key, prefix))
 		parts := strings.Split(rest, "/")
@@ -348,7 +409,7 @@ func pageBytes(kvs []*mvccpb.KeyValue) int {
 // fetchPages reads parts on a goroutine of its own, one page ahead of the
 // caller, who reads the pages until the channel closes. stop ends the
 // fetch early and waits for its goroutine; call it before returning.
-func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, parts []listPart) (pages <-chan page, stop func()) {
+func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, parts []listPart, workers int) (pages <-chan page, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan page, 1)
 	var wg sync.WaitGroup
@@ -356,7 +417,7 @@ func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, parts 
 	go func() {
 		defer wg.Done()
 		defer close(out)
-		l := lister{s: s, client: client, out: out}
+		l := lister{s: s, client: client, out: out, workers: workers}
 		l.fetchAll(ctx, parts)
 	}()
 	return out, func() {
