@@ -45,7 +45,7 @@ func DecodeService(value []byte) (Service, error) {
 		return Service{}, err
 	}
 	var appID, serviceName, alias, name, version, svcVersion, env, level []byte
-	err := eachField(value, func(key, raw []byte) error {
+	err := eachFieldChecked(value, func(key, raw []byte) error {
 		var err error
 		switch {
 		case keyIs(key, "appId"):
@@ -98,7 +98,7 @@ func DecodeInstance(value []byte) (string, error) {
 		return "", err
 	}
 	var status []byte
-	err := eachField(value, func(key, raw []byte) error {
+	err := eachFieldChecked(value, func(key, raw []byte) error {
 		if !keyIs(key, "status") {
 			return nil
 		}
@@ -127,8 +127,6 @@ func checkValue(value []byte) error {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadValue, len(value), MaxValueSize)
 	case !utf8.Valid(value):
 		return fmt.Errorf("%w: invalid UTF-8", ErrBadValue)
-	case !validJSON(value):
-		return fmt.Errorf("%w: malformed JSON", ErrBadValue)
 	}
 	return nil
 }

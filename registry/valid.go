@@ -1,5 +1,7 @@
 package registry
 
+import "errors"
+
 // validJSON reports whether data is one JSON value, as json.Valid does, in
 // a single pass of plain loops: json.Valid's scanner calls a function per
 // byte, and was 40 % of the decoding of a sync. Like json.Valid it does
@@ -189,4 +191,66 @@ func validLiteral(data []byte, i int, lit string) (int, bool) {
 		return i, false
 	}
 	return i + len(lit), true
+}
+
+// errMalformed reports a value that is not JSON.
+var errMalformed = errors.New("malformed JSON")
+
+// eachFieldChecked is eachField and validJSON in one pass: it calls f with
+// every top-level key (raw, with its quotes) and value (raw) of data while
+// checking that data is one JSON value, and fails with errMalformed if it
+// is not, else with errNotObject if it is not an object, else with f's
+// first error (f is not called after it).
+func eachFieldChecked(data []byte, f func(key, value []byte) error) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		if validJSON(data) {
+			return errNotObject
+		}
+		return errMalformed
+	}
+	var ferr error
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return errMalformed
+			}
+			keyStart := i
+			keyEnd, ok := validString(data, i)
+			if !ok {
+				return errMalformed
+			}
+			i = skipSpace(data, keyEnd)
+			if i >= len(data) || data[i] != ':' {
+				return errMalformed
+			}
+			start := skipSpace(data, i+1)
+			end, ok := validValue(data, start, 1)
+			if !ok {
+				return errMalformed
+			}
+			if ferr == nil {
+				ferr = f(data[keyStart:keyEnd], data[start:end])
+			}
+			i = skipSpace(data, end)
+			if i >= len(data) {
+				return errMalformed
+			}
+			if data[i] == '}' {
+				i++
+				break
+			}
+			if data[i] != ',' {
+				return errMalformed
+			}
+			i = skipSpace(data, i+1)
+		}
+	}
+	if skipSpace(data, i) != len(data) {
+		return errMalformed
+	}
+	return ferr
 }
