@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,8 @@ import (
 //	BENCH_REGISTRY_INSTANCES=100000 go test -run '^$' -bench SyncEtcdProcess -benchtime 3x -timeout 60m ./source/etcd
 //
 // (part of make bench-registry). Each iteration alternates, on one client
-// built with the source's own settings (page size, receive limit):
+// built with the source's own settings (page size, receive limit), the
+// sync first or last in turn:
 //   - raw-per-domain-cN: the best raw read of the same keys: the domains and
 //     projects prefixes, then each domain's services and instances prefixes
 //     paged through, N domains at a time, at one revision; keys counted,
@@ -79,45 +81,62 @@ func benchSyncProcess(b *testing.B, cfg config.EtcdConfig, instances int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var line strings.Builder
-		for j, workers := range rawConcurrency {
-			t0 := time.Now()
-			keys, inst, err := rawPerDomainRead(ctx, client, s.layout, s.opts.PageSize, workers,
-				time.Duration(cfg.RequestTimeout))
+		// Each read starts from a collected heap, and the sync goes last
+		// and first in turn, so that none inherits the others' garbage
+		// or a warmer cache more often than the rest.
+		rawReads := func() {
+			for j, workers := range rawConcurrency {
+				runtime.GC()
+				t0 := time.Now()
+				keys, inst, err := rawPerDomainRead(ctx, client, s.layout, s.opts.PageSize, workers,
+					time.Duration(cfg.RequestTimeout))
+				if err != nil {
+					b.Fatal(err)
+				}
+				d := time.Since(t0)
+				raw[j] += d
+				if keys != wantKeys || inst != instances {
+					b.Fatalf("raw read with %d workers: %d keys (%d instances), want %d (%d)", workers, keys, inst, wantKeys, instances)
+				}
+				fmt.Fprintf(&line, "raw-c%d %.2fs ", workers, d.Seconds())
+			}
+			runtime.GC()
+			t1 := time.Now()
+			keys, err := rawRangedRead(ctx, s, client)
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := time.Since(t0)
-			raw[j] += d
-			if keys != wantKeys || inst != instances {
-				b.Fatalf("raw read with %d workers: %d keys (%d instances), want %d (%d)", workers, keys, inst, wantKeys, instances)
+			d := time.Since(t1)
+			ranged += d
+			if keys != wantKeys {
+				b.Fatalf("raw ranged read: %d keys, want %d", keys, wantKeys)
 			}
-			fmt.Fprintf(&line, "raw-c%d %.2fs ", workers, d.Seconds())
+			fmt.Fprintf(&line, "raw-ranged %.2fs ", d.Seconds())
 		}
-		t1 := time.Now()
-		keys, err := rawRangedRead(ctx, s, client)
-		if err != nil {
-			b.Fatal(err)
+		sync := func() {
+			runtime.GC()
+			t2 := time.Now()
+			state, _, _, err := s.list(ctx, client)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(t2)
+			synced += d
+			if got := total(state.Counts().Instances); got != int64(instances) {
+				b.Fatalf("synced %d instances of %d", got, instances)
+			}
+			if got := len(state.ServiceCounts()); got != benchServices {
+				b.Fatalf("%d per-service counts, want %d", got, benchServices)
+			}
+			fmt.Fprintf(&line, "sync %.2fs ", d.Seconds())
 		}
-		d := time.Since(t1)
-		ranged += d
-		if keys != wantKeys {
-			b.Fatalf("raw ranged read: %d keys, want %d", keys, wantKeys)
+		if i%2 == 0 {
+			rawReads()
+			sync()
+		} else {
+			sync()
+			rawReads()
 		}
-		fmt.Fprintf(&line, "raw-ranged %.2fs ", d.Seconds())
-		t2 := time.Now()
-		state, _, _, err := s.list(ctx, client)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d = time.Since(t2)
-		synced += d
-		if got := total(state.Counts().Instances); got != int64(instances) {
-			b.Fatalf("synced %d instances of %d", got, instances)
-		}
-		if got := len(state.ServiceCounts()); got != benchServices {
-			b.Fatalf("%d per-service counts, want %d", got, benchServices)
-		}
-		fmt.Fprintf(&line, "sync %.2fs", d.Seconds())
 		b.Logf("iteration %d: %s", i, line.String())
 	}
 	b.StopTimer()
