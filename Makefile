@@ -93,10 +93,12 @@ bench: bench-notify bench-registry bench-forwarder bench-status bench-services #
 
 # Registry benchmarks: 1,000 domains and 100,000 services with 100,000 and
 # 1,000,000 instances in an embedded etcd (several minutes, a few GiB of
-# memory); BENCH_REGISTRY_INSTANCES=100000 for a quick run.
+# memory); BENCH_REGISTRY_INSTANCES=100000 for a quick run. SyncEtcdProcess
+# loads the same registries into Debian's etcd, run as a separate process.
 BENCH_REGISTRY_INSTANCES ?= 100000,1000000
-bench-registry: ## etcd source benchmarks (BENCH_REGISTRY_INSTANCES; several minutes)
+bench-registry: test-deps ## etcd source benchmarks (BENCH_REGISTRY_INSTANCES; several minutes)
 	BENCH_REGISTRY_INSTANCES=$(BENCH_REGISTRY_INSTANCES) $(GO) test -run '^$$' -bench 'Registry' -benchtime 3x -timeout 60m ./source/etcd
+	SERVICECOMB_REQUIRE_BINARIES=1 BENCH_REGISTRY_INSTANCES=$(BENCH_REGISTRY_INSTANCES) $(GO) test -run '^$$' -bench 'SyncEtcdProcess' -benchtime 3x -timeout 60m ./source/etcd
 
 # Per-service metrics: the scrape of 100,000 services against GaugeVecs
 # holding the same series, the State's memory and sync cost per service.
