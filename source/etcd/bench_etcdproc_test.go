@@ -29,8 +29,9 @@ import (
 // (part of make bench-registry). Each iteration alternates, on one client
 // built with the source's own settings (page size, receive limit), the
 // sync first or last in turn:
-//   - raw-per-domain-cN: the best raw read of the same keys: the domains and
-//     projects prefixes, then each domain's services and instances prefixes
+//   - raw-per-domain-cN: the best raw read of the same keys: the domains,
+//     projects and schema summaries prefixes, then each domain's services
+//     and instances prefixes
 //     paged through, N domains at a time, at one revision; keys counted,
 //     values not decoded;
 //   - raw-ranged: the source's own ranges and pages, decoding nothing;
@@ -153,10 +154,10 @@ func benchSyncProcess(b *testing.B, cfg config.EtcdConfig, instances int) {
 }
 
 // rawPerDomainRead reads the registry's counted keys the plain way a
-// client that knows the layout would: the domains and projects prefixes
-// paged whole, then, for each domain found, its services prefix and its
-// instances prefix paged through, workers domains at a time, all at the
-// revision of the first page. Values are received, not decoded. It returns
+// client that knows the layout would: the domains, projects and schema
+// summaries prefixes paged whole, then, for each domain found, its services
+// prefix and its instances prefix paged through, workers domains at a
+// time, all at the revision of the first page. Values are received, not decoded. It returns
 // the keys read and, of those, the instance keys.
 func rawPerDomainRead(ctx context.Context, c *clientv3.Client, layout registry.Layout, pageSize, workers int,
 	timeout time.Duration) (keys, instances int, err error) {
@@ -198,6 +199,11 @@ func rawPerDomainRead(ctx context.Context, c *clientv3.Client, layout registry.L
 	}
 	keys += n
 	if n, err = read(layout.Prefix(registry.KindProject), nil); err != nil {
+		return 0, 0, err
+	}
+	keys += n
+	// Schema summaries (none in this registry) are read whole as well.
+	if n, err = read(layout.Prefix(registry.KindSchema), nil); err != nil {
 		return 0, 0, err
 	}
 	keys += n
