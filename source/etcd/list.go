@@ -406,9 +406,10 @@ func pageBytes(kvs []*mvccpb.KeyValue) int {
 	return n
 }
 
-// fetchPages reads parts on a goroutine of its own, one page ahead of the
-// caller, who reads the pages until the channel closes. stop ends the
-// fetch early and waits for its goroutine; call it before returning.
+// fetchPages reads parts on a goroutine of its own (and up to workers
+// ranges at once, see lister), a page ahead of the caller, who reads the
+// pages until the channel closes. stop ends the fetch early and waits for
+// its goroutines; call it before returning.
 func (s *Source) fetchPages(ctx context.Context, client *clientv3.Client, parts []listPart, workers int) (pages <-chan page, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan page, 1)
