@@ -15,7 +15,6 @@ import (
 	"github.com/servicecomb/servicecomb_exporter/config"
 
 	"github.com/servicecomb/servicecomb_exporter/internal/testutil/etcdproc"
-	"github.com/servicecomb/servicecomb_exporter/internal/testutil/registrytest"
 	"github.com/servicecomb/servicecomb_exporter/registry"
 )
 
@@ -44,13 +43,7 @@ func BenchmarkSyncEtcdProcess(b *testing.B) {
 	c := e.Client()
 	defer c.Close()
 	for _, n := range benchSizes(b) {
-		prefix := fmt.Sprintf("/bench-%d", n)
-		start := time.Now()
-		if err := registrytest.Populate(context.Background(), c, registrytest.Shape{
-			Prefix: prefix, Domains: benchDomains, Services: benchServices, Instances: n}); err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("loaded %d instances under %s into etcd %s in %v", n, prefix, e.Endpoint, time.Since(start).Round(time.Millisecond))
+		prefix := loadBenchRegistry(b, c, n)
 		cfg := etcdConfig(e.Endpoint)
 		cfg.Prefix = prefix
 		cfg.RequestTimeout = benchRequestTimeout

@@ -78,13 +78,7 @@ func BenchmarkRegistry(b *testing.B) {
 	defer c.Close()
 
 	for _, n := range benchSizes(b) {
-		prefix := fmt.Sprintf("/bench-%d", n)
-		start := time.Now()
-		if err := registrytest.Populate(context.Background(), c, registrytest.Shape{
-			Prefix: prefix, Domains: benchDomains, Services: benchServices, Instances: n}); err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("loaded %d instances under %s in %v", n, prefix, time.Since(start).Round(time.Millisecond))
+		prefix := loadBenchRegistry(b, c, n)
 		cfg := etcdConfig(server.Endpoint)
 		cfg.Prefix = prefix
 		b.Run(fmt.Sprintf("sync/instances=%d", n), func(b *testing.B) { benchSync(b, c, cfg, n) })
@@ -93,6 +87,19 @@ func BenchmarkRegistry(b *testing.B) {
 	}
 	b.Run("watch-replay", func(b *testing.B) { benchWatchReplay(b, c, server.Endpoint) })
 	b.Run("watch-lag", func(b *testing.B) { benchWatchLag(b, c, server.Endpoint) })
+}
+
+// loadBenchRegistry writes the benchmark registry of n instances under its
+// own prefix, which it returns.
+func loadBenchRegistry(b *testing.B, c *clientv3.Client, n int) string {
+	prefix := fmt.Sprintf("/bench-%d", n)
+	start := time.Now()
+	if err := registrytest.Populate(context.Background(), c, registrytest.Shape{
+		Prefix: prefix, Domains: benchDomains, Services: benchServices, Instances: n}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("loaded %d instances under %s in %v", n, prefix, time.Since(start).Round(time.Millisecond))
+	return prefix
 }
 
 // rawRangedRead reads every counted prefix in the same ranges and pages as
