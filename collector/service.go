@@ -156,8 +156,8 @@ type ServiceSources interface {
 // exposition, one line per series, rather than through a
 // prometheus.Collector: client_golang builds a label pair object per label
 // of every series at each scrape (or keeps them between scrapes), which at
-// 100,000 services cost several hundred MiB (docs/benchmarks.md). Only the
-// services of the scrape are held, one pointer and their counts each.
+// 100,000 services cost several hundred MiB (docs/benchmarks.md). A scrape
+// holds a few words per service and the line it writes.
 type ServiceSeries struct {
 	sources ServiceSources
 	filter  atomic.Pointer[ServiceFilter]
@@ -195,7 +195,8 @@ func (e *exposedService) info() registry.ServiceInfo {
 
 // WriteFamilies writes the per-service families in the text format, or in
 // OpenMetrics when openMetrics (the two differ only in the escaping of HELP
-// text and in the final "# EOF", which the caller writes).
+// text, in OpenMetrics' ".0" after a whole value and in the final "# EOF",
+// which the caller writes).
 func (s *ServiceSeries) WriteFamilies(w io.Writer, openMetrics bool) error {
 	f := s.filter.Load()
 	var (
