@@ -205,6 +205,7 @@ type serviceCenterFingerprint struct {
 func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, generation uint64) (*running, any, error) {
 	logger := log.With(m.logger, "source", sc.Name)
 	status := &reporter{m: m, name: sc.Name, generation: generation}
+	rules := registry.Rules{ExcludeGlobal: reg.ExcludeGlobalServices, GlobalServices: reg.GlobalServices, PerService: reg.PerService.Enabled}
 	switch {
 	case sc.Etcd != nil:
 		password, err := sc.Etcd.ReadPassword()
@@ -212,14 +213,12 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			return nil, nil, err
 		}
 		s, err := etcd.New(etcd.Options{
-			Name:           sc.Name,
-			Config:         *sc.Etcd,
-			ExcludeGlobal:  reg.ExcludeGlobalServices,
-			GlobalServices: reg.GlobalServices,
-			PerService:     reg.PerService.Enabled,
-			Logger:         logger,
-			Status:         status,
-			Churn:          m.churnCounterLocked(sc.Name),
+			Name:   sc.Name,
+			Config: *sc.Etcd,
+			Rules:  rules,
+			Logger: logger,
+			Status: status,
+			Churn:  m.churnCounterLocked(sc.Name),
 		})
 		if err != nil {
 			return nil, nil, err
@@ -232,16 +231,14 @@ func (m *Manager) build(sc config.SourceConfig, reg config.RegistryConfig, gener
 			return nil, nil, err
 		}
 		s, err := servicecenter.New(servicecenter.Options{
-			Name:           sc.Name,
-			Config:         *sc.ServiceCenter,
-			ExcludeGlobal:  reg.ExcludeGlobalServices,
-			GlobalServices: reg.GlobalServices,
-			PerService:     reg.PerService.Enabled,
-			Logger:         logger,
-			Status:         status,
-			Alarms:         m.alarms,
-			Logins:         m.loginLimiterLocked(sc.Name),
-			Churn:          m.churnCounterLocked(sc.Name),
+			Name:   sc.Name,
+			Config: *sc.ServiceCenter,
+			Rules:  rules,
+			Logger: logger,
+			Status: status,
+			Alarms: m.alarms,
+			Logins: m.loginLimiterLocked(sc.Name),
+			Churn:  m.churnCounterLocked(sc.Name),
 		})
 		if err != nil {
 			return nil, nil, err

@@ -59,7 +59,7 @@ const benchRequestTimeout = model.Duration(time.Minute)
 var rawConcurrency = []int{1, 2, 4}
 
 func benchSyncProcess(b *testing.B, cfg config.EtcdConfig, instances int) {
-	s, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true, PerService: true})
+	s, err := New(Options{Name: "bench", Config: cfg, Rules: registry.Rules{ExcludeGlobal: true, PerService: true}})
 	if err != nil {
 		b.Fatal(err)
 	}

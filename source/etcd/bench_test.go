@@ -151,11 +151,11 @@ func rawRead(ctx context.Context, c *clientv3.Client, layout registry.Layout, pa
 }
 
 func benchSync(b *testing.B, c *clientv3.Client, cfg config.EtcdConfig, instances int) {
-	s, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true, PerService: true})
+	s, err := New(Options{Name: "bench", Config: cfg, Rules: registry.Rules{ExcludeGlobal: true, PerService: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	off, err := New(Options{Name: "bench", Config: cfg, ExcludeGlobal: true})
+	off, err := New(Options{Name: "bench", Config: cfg, Rules: registry.Rules{ExcludeGlobal: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func benchWatchReplay(b *testing.B, c *clientv3.Client, endpoint string) {
 		var finalRev int64
 		var watchStart time.Time
 		caughtUp := make(chan time.Time, 1)
-		s, err := New(Options{Name: "bench", Config: cfg, PerService: true, hooks: hooks{
+		s, err := New(Options{Name: "bench", Config: cfg, Rules: registry.Rules{PerService: true}, hooks: hooks{
 			afterList: func(int64) {
 				var err error
 				if finalRev, err = updateStatuses(context.Background(), c, layout, events); err != nil {
@@ -408,7 +408,7 @@ func benchWatchLag(b *testing.B, c *clientv3.Client, endpoint string) {
 		var mu sync.Mutex
 		sent := map[int64]time.Time{}    // revision → when its write was issued
 		applied := map[int64]time.Time{} // revision → when the source applied it
-		s, err := New(Options{Name: "bench", Config: cfg, PerService: true, hooks: hooks{afterApply: func(rev int64) {
+		s, err := New(Options{Name: "bench", Config: cfg, Rules: registry.Rules{PerService: true}, hooks: hooks{afterApply: func(rev int64) {
 			now := time.Now()
 			mu.Lock()
 			applied[rev] = now

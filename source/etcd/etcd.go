@@ -60,14 +60,10 @@ type StatusReporter = sourcekit.StatusReporter
 type Options struct {
 	Name   string
 	Config config.EtcdConfig
-	// ExcludeGlobal and GlobalServices are the counting rules
-	// (registry.Rules).
-	ExcludeGlobal  bool
-	GlobalServices []string
-	// PerService keeps the per-service counts (registry.Rules.PerService).
-	PerService bool
-	Logger     log.Logger
-	Status     StatusReporter
+	// Rules are the counting rules and whether per-service counts are kept.
+	Rules  registry.Rules
+	Logger log.Logger
+	Status StatusReporter
 	// Churn receives the instance registrations and deregistrations seen
 	// in the watch. The source manager passes the same one to every Source
 	// it builds for one configured source; nil gives the source its own.
@@ -173,7 +169,7 @@ func New(o Options) (*Source, error) {
 		},
 		endpoints: redactedEndpoints(o.Config.Endpoints),
 	}
-	s.state = registry.NewState(s.layout, o.rules(), s.decodeError)
+	s.state = registry.NewState(s.layout, o.Rules, s.decodeError)
 	if s.churn = o.Churn; s.churn == nil {
 		s.churn = registry.NewChurnCounter()
 	}
@@ -461,8 +457,4 @@ func (s *Source) apply(events []*clientv3.Event) (int64, error) {
 // decodeError counts bad registry data and logs it now and then.
 func (s *Source) decodeError(kind registry.Kind, key []byte, err error) {
 	s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Add(kind, 1))
-}
-
-func (o Options) rules() registry.Rules {
-	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices, PerService: o.PerService}
 }

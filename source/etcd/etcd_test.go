@@ -63,7 +63,7 @@ func runSource(t *testing.T, cfg config.EtcdConfig, tweak func(*Options)) (*Sour
 	t.Helper()
 	rec := &recorder{}
 	o := Options{
-		Name: "test", Config: cfg, ExcludeGlobal: true, Status: rec,
+		Name: "test", Config: cfg, Rules: registry.Rules{ExcludeGlobal: true}, Status: rec,
 		PageSize: 7, ServicesPerRange: 2, ProbeInterval: 100 * time.Millisecond, ProbeTimeout: time.Second,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	}
@@ -281,7 +281,7 @@ func TestUnknownPrefixAndGlobalServicesKept(t *testing.T) {
 	w.Put("/custom/inst/files/zzz/proj/s1/i1", `{"status":"DOWN"}`) // no service: not counted, as in Service Center
 	cfg := etcdConfig(server.Endpoint)
 	cfg.Prefix = "/custom"
-	s, err := New(Options{Name: "kept", Config: cfg, ExcludeGlobal: false})
+	s, err := New(Options{Name: "kept", Config: cfg, Rules: registry.Rules{ExcludeGlobal: false}})
 	if err != nil {
 		t.Fatal(err)
 	}

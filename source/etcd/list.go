@@ -25,7 +25,7 @@ import (
 // page, into a fresh state. The next page is fetched while the current one
 // is decoded, so that a sync costs little more than the read itself.
 func (s *Source) list(ctx context.Context, client *clientv3.Client) (*registry.State, int64, origin, error) {
-	state := registry.NewState(s.layout, s.opts.rules(), s.decodeError)
+	state := registry.NewState(s.layout, s.opts.Rules, s.decodeError)
 	pages, stop := s.fetchPages(ctx, client, s.countedParts(), listWorkers)
 	defer stop()
 	var rev int64

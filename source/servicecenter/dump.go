@@ -36,7 +36,7 @@ func (s *Source) fetchRegistry(ctx context.Context, ep *endpoint) (*registry.Sta
 		s.decodeErrors.Log(s.opts.Logger, kind, key, err, s.decodeErrors.Load(kind)+decodeErrs[kind])
 	}
 	var ids []instanceID
-	state, err := parseDumpWith(resp.Body, s.layout, s.opts.rules(), onError, func(key []byte) {
+	state, err := parseDumpWith(resp.Body, s.layout, s.opts.Rules, onError, func(key []byte) {
 		if id, ok := s.instances.id(key); ok {
 			ids = append(ids, id)
 		}

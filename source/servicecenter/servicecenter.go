@@ -62,14 +62,10 @@ type Alarms interface {
 type Options struct {
 	Name   string
 	Config config.ServiceCenterConfig
-	// ExcludeGlobal and GlobalServices are the counting rules
-	// (registry.Rules).
-	ExcludeGlobal  bool
-	GlobalServices []string
-	// PerService keeps the per-service counts (registry.Rules.PerService).
-	PerService bool
-	Logger     log.Logger
-	Status     StatusReporter
+	// Rules are the counting rules and whether per-service counts are kept.
+	Rules  registry.Rules
+	Logger log.Logger
+	Status StatusReporter
 	// Churn receives the instance registrations and deregistrations found
 	// between two polls; as etcd.Options.Churn.
 	Churn *registry.ChurnCounter
@@ -202,7 +198,7 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("servicecenter source %s: http_config: %w", o.Name, err)
 	}
-	s.state = registry.NewState(s.layout, o.rules(), nil)
+	s.state = registry.NewState(s.layout, o.Rules, nil)
 	if s.churn = o.Churn; s.churn == nil {
 		s.churn = registry.NewChurnCounter()
 	}
@@ -397,8 +393,4 @@ func (s *Source) shouldLog(kind string) bool {
 	}
 	s.lastLog[kind] = now
 	return true
-}
-
-func (o Options) rules() registry.Rules {
-	return registry.Rules{ExcludeGlobal: o.ExcludeGlobal, GlobalServices: o.GlobalServices, PerService: o.PerService}
 }

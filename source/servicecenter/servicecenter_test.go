@@ -58,7 +58,7 @@ func TestCountsMatchServiceCenterGauges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := newFakeSC(t)
-			s, rec := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: tt.excludeGlobal})
+			s, rec := newSource(t, Options{Config: scConfig(sc.URL()), Rules: registry.Rules{ExcludeGlobal: tt.excludeGlobal}})
 			mustPoll(t, s)
 			snap := s.Snapshot()
 			services, instances := flatCounts(snap.Counts)
@@ -105,7 +105,7 @@ func TestCountsMatchServiceCenterGauges(t *testing.T) {
 // SERVICECENTER is left out as in the counts.
 func TestPerServiceFromTheDump(t *testing.T) {
 	sc := newFakeSC(t)
-	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true, PerService: true})
+	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), Rules: registry.Rules{ExcludeGlobal: true, PerService: true}})
 	mustPoll(t, s)
 	var got []string
 	for _, c := range s.Services().Services {
@@ -484,7 +484,7 @@ func TestFailover(t *testing.T) {
 	t.Run("none reachable: down, counts kept", func(t *testing.T) {
 		scA := newFakeSC(t)
 		scB := newFakeSC(t)
-		s, rec := newSource(t, Options{Config: scConfig(scA.URL(), scB.URL()), ExcludeGlobal: true})
+		s, rec := newSource(t, Options{Config: scConfig(scA.URL(), scB.URL()), Rules: registry.Rules{ExcludeGlobal: true}})
 		mustPoll(t, s)
 		before := s.Snapshot()
 		scA.set(pathDump, status(http.StatusServiceUnavailable, "busy"))
@@ -548,7 +548,7 @@ func TestBadResponsesKeepCounts(t *testing.T) {
 			sc := newFakeSC(t)
 			cfg := scConfig(sc.URL())
 			cfg.RequestTimeout = model.Duration(300 * time.Millisecond)
-			s, rec := newSource(t, Options{Config: cfg, ExcludeGlobal: true})
+			s, rec := newSource(t, Options{Config: cfg, Rules: registry.Rules{ExcludeGlobal: true}})
 			mustPoll(t, s)
 			before := s.Snapshot()
 			sc.set(pathDump, tt.handler)
@@ -589,7 +589,7 @@ func TestDecodeErrorsCountedPerPoll(t *testing.T) {
 		strings.Join(instances, ",") + `,{"key":"/cse-sr/inst/files/x/y/z/i","value":{"status":"NOPE"}},{"key":"/cse-sr/inst/files/x","value":{}}]}}`
 	sc := newFakeSC(t)
 	sc.set(pathDump, loadFixtureHandler(http.StatusOK, body))
-	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true})
+	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), Rules: registry.Rules{ExcludeGlobal: true}})
 	mustPoll(t, s)
 	mustPoll(t, s)
 	// A failed poll does not count the bad entries it read.

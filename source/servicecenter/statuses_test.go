@@ -111,7 +111,7 @@ func TestEveryInstanceStatusCounted(t *testing.T) {
 
 	sc := newFakeSC(t)
 	sc.set(pathDump, loadFixture(t, "06-every-status/dump_cache").handler())
-	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), ExcludeGlobal: true})
+	s, _ := newSource(t, Options{Config: scConfig(sc.URL()), Rules: registry.Rules{ExcludeGlobal: true}})
 	mustPoll(t, s)
 	snap := s.Snapshot()
 	services, instances := flatCounts(snap.Counts)
